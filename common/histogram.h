@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -66,10 +67,20 @@ class Histogram {
   static constexpr uint32_t kBuckets = kChunks << kSubBucketBits;
 
  private:
+  // Tests inspect AllocatedChunks() through this peer so the public API stays as specified.
+  friend class HistogramTestPeer;
+
   using Chunk = std::array<uint64_t, 1u << kSubBucketBits>;
+
+  // Number of chunks currently allocated (the memory footprint is this times sizeof(Chunk)).
+  int AllocatedChunks() const;
+
   std::array<std::unique_ptr<Chunk>, kChunks> chunks_;
   uint64_t count_ = 0;
-  double min_ = 0;
+  // While empty, min_ is +inf and max_ is 0: the identities of min/max over the recorded values
+  // (which are clamped to >= 0), so Record and Merge need no "is this the first value" branch.
+  // min() and max() report 0 for an empty histogram.
+  double min_ = std::numeric_limits<double>::infinity();
   double max_ = 0;
   double sum_ = 0;
 };
