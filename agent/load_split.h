@@ -1,0 +1,22 @@
+// Even splits of a load over parts (worker threads, or agents for cluster-wide plans).
+#ifndef STAMPEDE_AGENT_LOAD_SPLIT_H_
+#define STAMPEDE_AGENT_LOAD_SPLIT_H_
+
+#include <cstdint>
+
+#include "plan.pb.h"
+
+namespace stampede {
+
+// Share of `total` for part `index` of `parts`: the remainder goes to the lowest indexes, so the
+// shares add up to total exactly.
+int64_t SplitCount(int64_t total, int parts, int index);
+
+// A stage as one part of `parts` runs it: concurrency (and its ramp target) and requests split
+// evenly, rate divided. Requests follow concurrency for closed stages (a part with no virtual
+// users gets no requests) so that every request has a user to send it.
+Stage SplitStage(const Stage& stage, int parts, int index);
+
+}  // namespace stampede
+
+#endif  // STAMPEDE_AGENT_LOAD_SPLIT_H_

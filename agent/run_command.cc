@@ -1,0 +1,173 @@
+#include "agent/run_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/csv_sink.h"
+#include "agent/engine.h"
+#include "agent/summary.h"
+#include "common/clock.h"
+#include "common/plan_loader.h"
+
+namespace stampede {
+namespace {
+
+struct RunFlags {
+  std::string plan_path;
+  std::string out;
+  bool json = false;
+  bool quiet = false;
+  int threads = 0;
+};
+
+constexpr char kUsage[] =
+    "usage: stampede-agent run PLAN.json [--out records.csv] [--json] [--threads N] [--quiet]\n";
+
+std::optional<RunFlags> ParseFlags(const std::vector<std::string>& args, std::string* error) {
+  RunFlags f;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* name) -> std::optional<std::string> {
+      if (i + 1 >= args.size()) {
+        *error = absl::StrCat(name, ": needs a value");
+        return std::nullopt;
+      }
+      return args[++i];
+    };
+    if (a == "--out" || a == "-o") {
+      auto v = value("--out");
+      if (!v) return std::nullopt;
+      f.out = *v;
+    } else if (a == "--json") {
+      f.json = true;
+    } else if (a == "--quiet" || a == "-q") {
+      f.quiet = true;
+    } else if (a == "--threads") {
+      auto v = value("--threads");
+      if (!v) return std::nullopt;
+      if (!absl::SimpleAtoi(*v, &f.threads) || f.threads < 1 || f.threads > 1024) {
+        *error = absl::StrCat("--threads: expected a number from 1 to 1024, got \"", *v, "\"");
+        return std::nullopt;
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      *error = absl::StrCat("unknown flag ", a);
+      return std::nullopt;
+    } else if (f.plan_path.empty()) {
+      f.plan_path = a;
+    } else {
+      *error = absl::StrCat("unexpected argument \"", a, "\" (one plan file at a time)");
+      return std::nullopt;
+    }
+  }
+  if (f.plan_path.empty()) {
+    *error = "missing PLAN.json";
+    return std::nullopt;
+  }
+  return f;
+}
+
+std::string ProgressLine(double elapsed_s, const Summary& s, uint64_t in_flight, double rps) {
+  const Histogram& h = s.all.latency;
+  return absl::StrFormat(
+      "\r[%6.1fs] %10d req  %9.1f req/s  %7d errors  %5d in flight  p50 %8.3fms  p99 %8.3fms ",
+      elapsed_s, s.all.requests, rps, s.all.errors, in_flight, h.Percentile(50) / 1e3,
+      h.Percentile(99) / 1e3);
+}
+
+}  // namespace
+
+int RunLocalCommand(const std::vector<std::string>& args) {
+  std::string error;
+  const std::optional<RunFlags> flags = ParseFlags(args, &error);
+  if (!flags) {
+    std::cerr << "stampede-agent run: " << error << "\n" << kUsage;
+    return 2;
+  }
+  absl::StatusOr<Plan> plan = LoadPlan(flags->plan_path);
+  if (!plan.ok()) {
+    std::cerr << "stampede-agent: " << plan.status().message() << "\n";
+    return 2;
+  }
+  SummarySink summary;
+  std::unique_ptr<CsvSink> csv;
+  std::vector<RecordSink*> sinks = {&summary};
+  if (!flags->out.empty()) {
+    auto opened = CsvSink::Open(flags->out);
+    if (!opened.ok()) {
+      std::cerr << "stampede-agent: " << opened.status().message() << "\n";
+      return 2;
+    }
+    csv = std::move(*opened);
+    sinks.push_back(csv.get());
+  }
+  TeeSink tee(sinks);
+  EngineOptions options;
+  options.threads = flags->threads;
+  Engine engine(*plan, options, &tee);
+
+  // Ctrl-C / SIGTERM stop the run cleanly (in-flight requests become "aborted" records) instead
+  // of killing the process: blocked here, inherited by the workers, taken by the watcher below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::atomic<bool> done{false};
+  std::atomic<bool> interrupted{false};
+  const bool live = !flags->quiet && isatty(STDERR_FILENO);
+  const int64_t t0 = RealClock::Get().MonotonicNs();
+  std::thread watcher([&] {
+    uint64_t last_count = 0;
+    int64_t last_ns = t0;
+    while (!done.load()) {
+      timespec wait{0, 250'000'000};
+      if (sigtimedwait(&signals, nullptr, &wait) > 0) {
+        interrupted = true;
+        engine.Stop();
+      }
+      if (live && !done.load()) {
+        const int64_t now = RealClock::Get().MonotonicNs();
+        const Summary s = summary.Snapshot();
+        const double rps = (s.all.requests - last_count) / ((now - last_ns) / 1e9);
+        last_count = s.all.requests;
+        last_ns = now;
+        std::cerr << ProgressLine((now - t0) / 1e9, s, engine.Progress().in_flight, rps)
+                  << std::flush;
+      }
+    }
+  });
+  absl::Status run = engine.Run();
+  done = true;
+  watcher.join();
+  if (live) std::cerr << "\n";
+  if (!run.ok()) {
+    std::cerr << "stampede-agent: " << run.message() << "\n";
+    return 2;
+  }
+  if (csv != nullptr) {
+    if (absl::Status s = csv->Close(); !s.ok()) {
+      std::cerr << "stampede-agent: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  const Summary s = summary.Snapshot();
+  std::cout << (flags->json ? FormatSummaryJson(s, *plan) : FormatSummaryText(s, *plan));
+  if (!flags->out.empty() && !flags->json) {
+    std::cout << "records: " << flags->out << " (" << s.all.requests << " lines)\n";
+  }
+  if (interrupted) return 130;
+  return CheckThresholds(s.all, plan->thresholds()).empty() ? 0 : 1;
+}
+
+}  // namespace stampede

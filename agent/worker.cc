@@ -1,0 +1,408 @@
+#include "agent/worker.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "agent/error_class.h"
+#include "agent/load_split.h"
+#include "common/plan_loader.h"
+
+namespace stampede {
+namespace {
+
+constexpr int64_t kLateNs = 1'000'000;        // a send ≥1 ms after its intended time is late
+constexpr int64_t kRampTickNs = 1'000'000;    // closed ramps re-evaluate their target every ms
+constexpr int64_t kGatePollNs = 200'000;      // how often a worker looks at the stage gate
+constexpr int kDefaultMaxInFlight = 10000;    // per agent, open model
+
+uint32_t ClampU32(int64_t v) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(v, 0, UINT32_MAX));
+}
+
+}  // namespace
+
+Worker::Worker(RunContext* ctx, int index)
+    : ctx_(ctx),
+      index_(index),
+      buffer_(ctx->run_id, ctx->agent_id, ctx->origin_wall_ns, static_cast<uint32_t>(index),
+              ctx->batch_records, &ctx->batch_seq, ctx->sink) {}
+
+Worker::~Worker() {
+  for (auto& t : transfers_) {
+    if (t->active) curl_multi_remove_handle(multi_, t->easy);
+    curl_easy_cleanup(t->easy);
+  }
+  if (multi_ != nullptr) curl_multi_cleanup(multi_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+absl::Status Worker::Init() {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("worker ", index_, ": ", std::strerror(errno)));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  multi_ = curl_multi_init();
+  if (multi_ == nullptr) return absl::InternalError("curl_multi_init failed");
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::OnSocket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::OnTimer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+  return absl::OkStatus();
+}
+
+void Worker::Wake() {
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+int Worker::OnSocket(CURL* /*easy*/, curl_socket_t s, int what, void* userp, void* socketp) {
+  auto* self = static_cast<Worker*>(userp);
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, s, nullptr);
+    return 0;
+  }
+  epoll_event ev{};
+  ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+  ev.data.fd = s;
+  // socketp is non-null once we have registered this socket (curl_multi_assign below); a socket
+  // curl closed and reopened with the same number gets a fresh ADD.
+  if (socketp == nullptr || epoll_ctl(self->epoll_fd_, EPOLL_CTL_MOD, s, &ev) != 0) {
+    if (epoll_ctl(self->epoll_fd_, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST) {
+      epoll_ctl(self->epoll_fd_, EPOLL_CTL_MOD, s, &ev);
+    }
+    curl_multi_assign(self->multi_, s, self);
+  }
+  return 0;
+}
+
+int Worker::OnTimer(CURLM* /*multi*/, long timeout_ms, void* userp) {
+  auto* self = static_cast<Worker*>(userp);
+  self->curl_deadline_ns_ =
+      timeout_ms < 0 ? INT64_MAX : self->Now() + static_cast<int64_t>(timeout_ms) * 1'000'000;
+  return 0;
+}
+
+void Worker::BeginStage(int stage, int64_t start_ns) {
+  const Stage& global = ctx_->plan->stages(stage);
+  stage_ = stage;
+  share_ = SplitStage(global, ctx_->workers, index_);
+  closed_ = IsClosedStage(global);
+  stage_start_ns_ = start_ns;
+  stage_end_ns_ = global.has_duration() ? start_ns + DurationToNs(global.duration()) : INT64_MAX;
+  quota_ = global.has_requests() ? share_.requests() : -1;
+  issued_ = 0;
+  stage_running_ = true;
+  gate_wait_ = false;
+  ramping_ = global.has_ramp_to() && global.has_duration();
+  vu_target_ = 0;
+  schedule_.reset();
+  next_arrival_ns_ = INT64_MAX;
+  if (closed_) {
+    think_ns_ = global.has_think_time() ? DurationToNs(global.think_time()) : 0;
+    int most = share_.concurrency();
+    if (ramping_) most = std::max(most, static_cast<int>(share_.ramp_to()));
+    if (static_cast<int>(vus_.size()) < most) vus_.resize(static_cast<size_t>(most));
+  } else {
+    max_in_flight_ = static_cast<size_t>(
+        share_.has_max_in_flight()
+            ? share_.max_in_flight()
+            : std::max<int64_t>(1, SplitCount(kDefaultMaxInFlight, ctx_->workers, index_)));
+    const int64_t duration = global.has_duration() ? DurationToNs(global.duration()) : 0;
+    schedule_.emplace(share_.rate(), ramping_ ? share_.ramp_to() : share_.rate(), duration,
+                      global.arrival() == "poisson",
+                      static_cast<double>(index_) / ctx_->workers,
+                      ctx_->seed * 7919 + static_cast<uint64_t>(index_) * 131 +
+                          static_cast<uint64_t>(stage));
+    next_arrival_ns_ = start_ns + schedule_->Next();
+  }
+}
+
+void Worker::EndStage(int64_t next_start_ns) {
+  stage_running_ = false;
+  if (stage_ + 1 < ctx_->plan->stages_size()) {
+    BeginStage(stage_ + 1, next_start_ns);
+  } else {
+    finished_ = true;
+  }
+}
+
+int Worker::VuTarget(int64_t now) const {
+  if (!ramping_) return share_.concurrency();
+  const Stage& global = ctx_->plan->stages(stage_);
+  const double span = static_cast<double>(stage_end_ns_ - stage_start_ns_);
+  const double f = std::clamp(static_cast<double>(now - stage_start_ns_) / span, 0.0, 1.0);
+  const double total = global.concurrency() + (global.ramp_to() - global.concurrency()) * f;
+  return static_cast<int>(SplitCount(std::llround(total), ctx_->workers, index_));
+}
+
+void Worker::Drive(int64_t now) {
+  if (closed_) {
+    const int target = VuTarget(now);
+    for (int vu = vu_target_; vu < target && QuotaLeft(); ++vu) {
+      if (!vus_[vu].busy) {
+        ++issued_;
+        StartRequest(now, vu, now);
+      }
+    }
+    vu_target_ = std::max(vu_target_, target);
+    if (target < vu_target_) vu_target_ = target;  // ramp down: users above it stop when done
+    return;
+  }
+  while (next_arrival_ns_ <= now && next_arrival_ns_ < stage_end_ns_ && QuotaLeft()) {
+    ++issued_;
+    if (in_flight_.load(std::memory_order_relaxed) < max_in_flight_) {
+      StartRequest(next_arrival_ns_, -1, now);
+    } else if (backlog_.size() < max_in_flight_) {
+      backlog_.push_back(next_arrival_ns_);  // sent when a slot frees; counted late then
+    } else {
+      buffer_.AddDropped(1);
+    }
+    next_arrival_ns_ = stage_start_ns_ + schedule_->Next();
+  }
+}
+
+Worker::Transfer* Worker::Acquire() {
+  if (!free_.empty()) {
+    Transfer* t = free_.back();
+    free_.pop_back();
+    return t;
+  }
+  auto t = std::make_unique<Transfer>();
+  t->easy = curl_easy_init();
+  if (t->easy == nullptr) return nullptr;
+  // The plan's options were checked by Engine::Run on a probe handle, so this cannot fail.
+  (void)ctx_->request->Configure(t->easy);
+  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t.get());
+  curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, &t->rx_bytes);
+  transfers_.push_back(std::move(t));
+  return transfers_.back().get();
+}
+
+void Worker::StartRequest(int64_t intended_ns, int vu, int64_t now) {
+  if (vu >= 0) vus_[vu].busy = true;
+  if (now - intended_ns >= kLateNs) buffer_.AddLate(1);
+  Transfer* t = Acquire();
+  const uint64_t payload = payload_counter_++;
+  Record r;
+  r.stage = static_cast<uint32_t>(stage_);
+  r.start_offset_ns = intended_ns - ctx_->origin_mono_ns;
+  if (t == nullptr) {
+    // Out of memory for a handle: still one record for the request we meant to send.
+    r.error = ERROR_OTHER;
+    buffer_.Add(r);
+    Bump(completed_, 1);
+    Bump(errors_, 1);
+    if (vu >= 0) vus_[vu].busy = false;
+    return;
+  }
+  ctx_->request->SelectPayload(t->easy, payload);
+  t->vu = vu;
+  t->start_ns = intended_ns;
+  t->send_ns = now;
+  t->stage = static_cast<uint32_t>(stage_);
+  t->payload_bytes = static_cast<uint32_t>(ctx_->request->payload_size(payload));
+  t->rx_bytes = 0;
+  t->active = true;
+  Bump(in_flight_, 1);
+  if (curl_multi_add_handle(multi_, t->easy) != CURLM_OK) {
+    Complete(t->easy, CURLE_FAILED_INIT, now);
+    return;
+  }
+  kick_ = true;
+}
+
+void Worker::Complete(CURL* easy, CURLcode result, int64_t now) {
+  Transfer* t = nullptr;
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+  long status = 0;
+  long header_bytes = 0;
+  long request_bytes = 0;
+  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_bytes);
+  curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+  curl_multi_remove_handle(multi_, easy);
+
+  Record r;
+  r.start_offset_ns = t->start_ns - ctx_->origin_mono_ns;
+  r.latency_us = ClampU32((now - t->start_ns) / 1000);
+  r.service_us = ClampU32((now - t->send_ns) / 1000);
+  r.status = static_cast<uint32_t>(status);
+  r.error = result == CURLE_FAILED_INIT && status == 0 ? ERROR_OTHER : ClassifyResult(result, status);
+  // REQUEST_SIZE counts header bytes only; the body went out too when a response came back.
+  r.bytes_sent = ClampU32(request_bytes + (request_bytes > 0 ? t->payload_bytes : 0));
+  r.bytes_received = ClampU32(header_bytes + static_cast<int64_t>(t->rx_bytes));
+  r.stage = t->stage;
+  buffer_.Add(r);
+  Bump(completed_, 1);
+  if (r.error != ERROR_NONE) Bump(errors_, 1);
+  Bump(in_flight_, -1);
+
+  t->active = false;
+  free_.push_back(t);
+  if (t->vu >= 0) {
+    VuFree(t->vu, now);
+  } else if (!backlog_.empty()) {
+    const int64_t intended = backlog_.front();
+    backlog_.pop_front();
+    StartRequest(intended, -1, now);
+  }
+}
+
+void Worker::VuFree(int vu, int64_t now) {
+  vus_[vu].busy = false;
+  if (!stage_running_ || !closed_ || now < stage_start_ns_ || vu >= vu_target_ || !QuotaLeft()) {
+    return;
+  }
+  if (think_ns_ > 0) {
+    vus_[vu].busy = true;
+    thinking_.emplace(now + think_ns_, vu);
+    return;
+  }
+  ++issued_;
+  StartRequest(now, vu, now);
+}
+
+void Worker::DrainCompletions() {
+  const int64_t now = Now();
+  int left = 0;
+  while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+    if (m->msg == CURLMSG_DONE) Complete(m->easy_handle, m->data.result, now);
+  }
+}
+
+void Worker::AbortAll(int64_t now) {
+  for (auto& t : transfers_) {
+    if (!t->active) continue;
+    curl_multi_remove_handle(multi_, t->easy);
+    Record r;
+    r.start_offset_ns = t->start_ns - ctx_->origin_mono_ns;
+    r.latency_us = ClampU32((now - t->start_ns) / 1000);
+    r.service_us = ClampU32((now - t->send_ns) / 1000);
+    r.error = ERROR_ABORTED;
+    r.stage = t->stage;
+    buffer_.Add(r);
+    Bump(completed_, 1);
+    Bump(errors_, 1);
+    Bump(in_flight_, -1);
+    t->active = false;
+    free_.push_back(t.get());
+  }
+  // Backlogged sends were never sent: they are dropped, not requests.
+  buffer_.AddDropped(backlog_.size());
+  backlog_.clear();
+}
+
+void Worker::Run() {
+  BeginStage(0, ctx_->start_mono_ns);
+  int64_t next_flush_ns = Now() + ctx_->flush_interval_ns;
+  epoll_event events[256];
+  int running = 0;
+  while (true) {
+    int64_t now = Now();
+    if (ctx_->stop.load(std::memory_order_relaxed)) {
+      AbortAll(now);
+      break;
+    }
+    if (gate_wait_) {
+      if (auto release = ctx_->gate.Released(stage_)) {
+        gate_wait_ = false;
+        EndStage(*release);
+      }
+    }
+    if (stage_running_ && now >= stage_start_ns_) {
+      if (now >= stage_end_ns_) {
+        EndStage(stage_end_ns_);
+      } else {
+        while (!thinking_.empty() && thinking_.top().first <= now) {
+          const int vu = thinking_.top().second;
+          thinking_.pop();
+          vus_[vu].busy = false;
+          if (closed_ && vu < vu_target_ && QuotaLeft()) {
+            ++issued_;
+            StartRequest(now, vu, now);
+          }
+        }
+        Drive(now);
+        if (quota_ >= 0 && !QuotaLeft() && in_flight_.load(std::memory_order_relaxed) == 0 &&
+            backlog_.empty()) {
+          stage_running_ = false;
+          gate_wait_ = true;
+          ctx_->gate.Arrive(stage_, now);
+          continue;  // look at the gate at once: this worker may have been the last
+        }
+      }
+    }
+    if (finished_ && in_flight_.load(std::memory_order_relaxed) == 0 && backlog_.empty()) break;
+
+    if (kick_) {
+      // New transfers were added: let curl start them now instead of after another wait.
+      kick_ = false;
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+      DrainCompletions();
+    }
+    if (now >= next_flush_ns) {
+      buffer_.Flush();
+      next_flush_ns = now + ctx_->flush_interval_ns;
+    }
+
+    int64_t deadline = std::min(curl_deadline_ns_, next_flush_ns);
+    if (kick_) deadline = now;
+    if (gate_wait_) deadline = std::min(deadline, now + kGatePollNs);
+    if (stage_running_) {
+      if (now < stage_start_ns_) {
+        deadline = std::min(deadline, stage_start_ns_);
+      } else {
+        deadline = std::min(deadline, stage_end_ns_);
+        if (closed_) {
+          if (!thinking_.empty()) deadline = std::min(deadline, thinking_.top().first);
+          if (ramping_) deadline = std::min(deadline, now + kRampTickNs);
+        } else if (QuotaLeft()) {
+          deadline = std::min(deadline, next_arrival_ns_);
+        }
+      }
+    }
+    timespec ts{};
+    const int64_t wait_ns = std::max<int64_t>(0, deadline - Now());
+    ts.tv_sec = wait_ns / 1'000'000'000;
+    ts.tv_nsec = wait_ns % 1'000'000'000;
+    const int n = epoll_pwait2(epoll_fd_, events, 256, deadline == INT64_MAX ? nullptr : &ts,
+                               nullptr);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        uint64_t v;
+        (void)!read(wake_fd_, &v, sizeof(v));
+        continue;
+      }
+      int flags = 0;
+      if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+      if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+      if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+      curl_multi_socket_action(multi_, fd, flags, &running);
+      DrainCompletions();
+    }
+    if (curl_deadline_ns_ <= Now()) {
+      curl_deadline_ns_ = INT64_MAX;
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+      DrainCompletions();
+    }
+  }
+  buffer_.Flush();
+}
+
+}  // namespace stampede
