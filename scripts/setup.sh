@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what Stampede needs on a Debian 12 machine (only the packages that are missing), then
+# configures and builds into build/ (binaries in build/bin/). Safe to run again: a second run
+# installs nothing and rebuilds only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  # toolchain
+  g++ cmake ninja-build pkg-config git
+  # libraries
+  libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
+  libcurl4-openssl-dev libevent-dev libsqlite3-dev libgtest-dev libgmock-dev
+  # users' tools: sqlite3 for the record store; peers for bench/ (wrk, hey, ab, nginx)
+  sqlite3 wrk hey apache2-utils nginx-light
+  # network namespaces for multi-host tests
+  iproute2 procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "setup: run as root (or install sudo)" >&2; exit 1; }
+    SUDO=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -q
+  # --no-install-recommends keeps nginx from being started as a system service where possible.
+  "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
+if [[ ! -f build/build.ninja ]]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE"
+fi
+cmake --build build -j "$(nproc)"
+echo "setup: built into build/bin/: $(ls build/bin | tr '\n' ' ')"
