@@ -4,8 +4,7 @@
 
 #include <curl/curl.h>
 
-#include "absl/strings/string_view.h"
-
+#include "common/error_names.h"
 #include "records.pb.h"
 
 namespace stampede {
@@ -13,10 +12,6 @@ namespace stampede {
 // `status` is the HTTP status (0 when none arrived). A transfer that completed with a 4xx/5xx
 // status is an HTTP error class; transport failures win over whatever status was seen.
 ErrorClass ClassifyResult(CURLcode code, long status);
-
-// Stable lowercase names used in summaries, CSV and the store: "none", "connect", "dns", "tls",
-// "timeout", "reset", "http_4xx", "http_5xx", "protocol", "send", "other", "aborted".
-absl::string_view ErrorClassName(ErrorClass error);
 
 }  // namespace stampede
 
