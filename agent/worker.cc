@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/error_class.h"
-#include "agent/load_split.h"
+#include "common/load_split.h"
 #include "common/plan_loader.h"
 
 namespace stampede {
@@ -21,6 +21,9 @@ constexpr int64_t kLateNs = 1'000'000;        // a send ≥1 ms after its intend
 constexpr int64_t kRampTickNs = 1'000'000;    // closed ramps re-evaluate their target every ms
 constexpr int64_t kGatePollNs = 200'000;      // how often a worker looks at the stage gate
 constexpr int kDefaultMaxInFlight = 10000;    // per agent, open model
+// Sends waiting for an in-flight slot. Waiting is what makes a stalled server visible (latency
+// from the intended time grows), so the bound is only there to keep memory finite (8 MB).
+constexpr size_t kMaxBacklog = 1'000'000;
 
 uint32_t ClampU32(int64_t v) {
   return static_cast<uint32_t>(std::clamp<int64_t>(v, 0, UINT32_MAX));
@@ -167,7 +170,7 @@ void Worker::Drive(int64_t now) {
     ++issued_;
     if (in_flight_.load(std::memory_order_relaxed) < max_in_flight_) {
       StartRequest(next_arrival_ns_, -1, now);
-    } else if (backlog_.size() < max_in_flight_) {
+    } else if (backlog_.size() < kMaxBacklog) {
       backlog_.push_back(next_arrival_ns_);  // sent when a slot frees; counted late then
     } else {
       buffer_.AddDropped(1);

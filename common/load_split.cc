@@ -1,4 +1,4 @@
-#include "agent/load_split.h"
+#include "common/load_split.h"
 
 #include <cmath>
 

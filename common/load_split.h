@@ -1,6 +1,6 @@
 // Even splits of a load over parts (worker threads, or agents for cluster-wide plans).
-#ifndef STAMPEDE_AGENT_LOAD_SPLIT_H_
-#define STAMPEDE_AGENT_LOAD_SPLIT_H_
+#ifndef STAMPEDE_COMMON_LOAD_SPLIT_H_
+#define STAMPEDE_COMMON_LOAD_SPLIT_H_
 
 #include <cstdint>
 
@@ -19,4 +19,4 @@ Stage SplitStage(const Stage& stage, int parts, int index);
 
 }  // namespace stampede
 
-#endif  // STAMPEDE_AGENT_LOAD_SPLIT_H_
+#endif  // STAMPEDE_COMMON_LOAD_SPLIT_H_

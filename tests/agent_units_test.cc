@@ -9,7 +9,7 @@
 #include "agent/arrival_schedule.h"
 #include "agent/csv_sink.h"
 #include "agent/error_class.h"
-#include "agent/load_split.h"
+#include "common/load_split.h"
 #include "agent/record_buffer.h"
 #include "agent/summary.h"
 
