@@ -155,6 +155,7 @@ int Worker::VuTarget(int64_t now) const {
 
 void Worker::Drive(int64_t now) {
   if (closed_) {
+    if (now >= stage_end_ns_) return;
     const int target = VuTarget(now);
     for (int vu = vu_target_; vu < target && QuotaLeft(); ++vu) {
       if (!vus_[vu].busy) {
@@ -162,8 +163,8 @@ void Worker::Drive(int64_t now) {
         StartRequest(now, vu, now);
       }
     }
-    vu_target_ = std::max(vu_target_, target);
-    if (target < vu_target_) vu_target_ = target;  // ramp down: users above it stop when done
+    // On a ramp down, users at or above the target stop when their request ends (VuFree).
+    vu_target_ = target;
     return;
   }
   while (next_arrival_ns_ <= now && next_arrival_ns_ < stage_end_ns_ && QuotaLeft()) {
@@ -268,7 +269,8 @@ void Worker::Complete(CURL* easy, CURLcode result, int64_t now) {
 
 void Worker::VuFree(int vu, int64_t now) {
   vus_[vu].busy = false;
-  if (!stage_running_ || !closed_ || now < stage_start_ns_ || vu >= vu_target_ || !QuotaLeft()) {
+  if (!stage_running_ || !closed_ || now < stage_start_ns_ || now >= stage_end_ns_ ||
+      vu >= vu_target_ || !QuotaLeft()) {
     return;
   }
   if (think_ns_ > 0) {
@@ -328,26 +330,27 @@ void Worker::Run() {
       }
     }
     if (stage_running_ && now >= stage_start_ns_) {
-      if (now >= stage_end_ns_) {
+      const bool in_stage = now < stage_end_ns_;
+      while (in_stage && !thinking_.empty() && thinking_.top().first <= now) {
+        const int vu = thinking_.top().second;
+        thinking_.pop();
+        vus_[vu].busy = false;
+        if (closed_ && vu < vu_target_ && QuotaLeft()) {
+          ++issued_;
+          StartRequest(now, vu, now);
+        }
+      }
+      // Before a stage can end, every arrival it scheduled is sent, even when this loop woke up
+      // late: the schedule, not the loop, decides how many requests a stage has.
+      Drive(now);
+      if (!in_stage) {
         EndStage(stage_end_ns_);
-      } else {
-        while (!thinking_.empty() && thinking_.top().first <= now) {
-          const int vu = thinking_.top().second;
-          thinking_.pop();
-          vus_[vu].busy = false;
-          if (closed_ && vu < vu_target_ && QuotaLeft()) {
-            ++issued_;
-            StartRequest(now, vu, now);
-          }
-        }
-        Drive(now);
-        if (quota_ >= 0 && !QuotaLeft() && in_flight_.load(std::memory_order_relaxed) == 0 &&
-            backlog_.empty()) {
-          stage_running_ = false;
-          gate_wait_ = true;
-          ctx_->gate.Arrive(stage_, now);
-          continue;  // look at the gate at once: this worker may have been the last
-        }
+      } else if (quota_ >= 0 && !QuotaLeft() && in_flight_.load(std::memory_order_relaxed) == 0 &&
+                 backlog_.empty()) {
+        stage_running_ = false;
+        gate_wait_ = true;
+        ctx_->gate.Arrive(stage_, now);
+        continue;  // look at the gate at once: this worker may have been the last
       }
     }
     if (finished_ && in_flight_.load(std::memory_order_relaxed) == 0 && backlog_.empty()) break;

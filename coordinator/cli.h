@@ -1,0 +1,27 @@
+// The `stampede` subcommands. Each takes the arguments after the subcommand name and returns
+// the process exit code: 0 success, 1 a plan threshold failed (run) or the run did not finish,
+// 2 bad input (flags, plan), 3 the coordinator or agents could not do it (unreachable, no
+// matching agents, unknown run).
+#ifndef STAMPEDE_COORDINATOR_CLI_H_
+#define STAMPEDE_COORDINATOR_CLI_H_
+
+#include <string>
+#include <vector>
+
+namespace stampede {
+
+using Args = std::vector<std::string>;
+
+int CmdValidate(const Args& args);
+int CmdServe(const Args& args);
+int CmdAgents(const Args& args);
+int CmdRun(const Args& args);
+int CmdRuns(const Args& args);
+int CmdWatch(const Args& args);
+int CmdAbort(const Args& args);
+int CmdReport(const Args& args);
+int CmdDemo(const Args& args);
+
+}  // namespace stampede
+
+#endif  // STAMPEDE_COORDINATOR_CLI_H_

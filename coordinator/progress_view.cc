@@ -1,0 +1,70 @@
+#include "coordinator/progress_view.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/histogram.h"
+
+namespace stampede {
+namespace {
+
+// p-th percentile in ms of an aggregate's histogram, or -1 when there is none.
+double PercentileMs(const Aggregate& a, double q) {
+  auto h = Histogram::FromProto(a.latency());
+  if (!h.ok() || h->count() == 0) return -1;
+  return h->Percentile(q) / 1000.0;
+}
+
+std::string Ms(double v) { return v < 0 ? "-" : absl::StrFormat("%.2f", v); }
+
+std::string Row(const std::string& name, const Aggregate& second, const Aggregate& total) {
+  return absl::StrFormat("%-16s %10d %9d %9d %10s %10s\n", name, total.requests(), total.errors(),
+                         second.requests(), Ms(PercentileMs(second, 50)),
+                         Ms(PercentileMs(second, 99)));
+}
+
+}  // namespace
+
+std::string ProgressView::PlainLine(const Progress& p) {
+  const Aggregate& s = p.last_second().all();
+  return absl::StrFormat("[%6.1fs] %s: %d requests, %d errors; last second: %d req/s, p50 %sms, "
+                         "p99 %sms\n",
+                         p.elapsed_s(), p.state(), p.totals().requests(), p.totals().errors(),
+                         s.requests(), Ms(PercentileMs(s, 50)), Ms(PercentileMs(s, 99)));
+}
+
+std::string ProgressView::Table(const Progress& p) {
+  std::string out = absl::StrFormat("run %s  %s  %.1fs\n", p.run_id(), p.state(), p.elapsed_s());
+  absl::StrAppend(&out, absl::StrFormat("%-16s %10s %9s %9s %10s %10s\n", "region", "requests",
+                                        "errors", "req/s", "p50 ms", "p99 ms"));
+  // Totals per region are not in Progress; the table shows the last second per region and the
+  // run totals on the "all" row.
+  absl::StrAppend(&out, Row("all", p.last_second().all(), p.totals()));
+  std::vector<std::string> regions;
+  for (const auto& [r, a] : p.last_second().by_region()) regions.push_back(r);
+  std::sort(regions.begin(), regions.end());
+  for (const auto& r : regions) {
+    const Aggregate& a = p.last_second().by_region().at(r);
+    absl::StrAppend(&out, absl::StrFormat("%-16s %10s %9d %9d %10s %10s\n", r, "", a.errors(),
+                                          a.requests(), Ms(PercentileMs(a, 50)),
+                                          Ms(PercentileMs(a, 99))));
+  }
+  return out;
+}
+
+void ProgressView::Show(const Progress& p) {
+  if (!tty_) {
+    *out_ << PlainLine(p) << std::flush;
+    return;
+  }
+  const std::string table = Table(p);
+  // Move up over the previous table and clear to the end of the screen, then redraw.
+  if (lines_drawn_ > 0) *out_ << "\x1b[" << lines_drawn_ << "F\x1b[J";
+  *out_ << table << std::flush;
+  lines_drawn_ = static_cast<int>(std::count(table.begin(), table.end(), '\n'));
+}
+
+void ProgressView::Finish() { lines_drawn_ = 0; }
+
+}  // namespace stampede

@@ -1,0 +1,115 @@
+// The coordinator's core: connected agents, and runs from start to stored report. Agent stream
+// handlers feed it registrations, batches and finishes; the CLI service starts, watches, aborts
+// and reports runs through it. A monitor thread marks silent/disconnected agents lost and
+// finalises runs (flush the store, build and persist the report).
+#ifndef STAMPEDE_COORDINATOR_RUN_MANAGER_H_
+#define STAMPEDE_COORDINATOR_RUN_MANAGER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "control.pb.h"
+#include "coordinator/agent_session.h"
+#include "coordinator/run_aggregator.h"
+#include "coordinator/store.h"
+
+namespace stampede {
+
+struct RunManagerOptions {
+  // Agents and CLI clients must present this token when it is not empty.
+  std::string token;
+  // A disconnected (or silent) agent is marked lost after this long.
+  absl::Duration agent_grace = absl::Seconds(5);
+  // Extra time between scheduling the start and the start instant, beyond the round trips.
+  absl::Duration start_margin = absl::Milliseconds(300);
+  int clock_pings = 5;
+  // Worker threads each agent should use (0: the agent's cores). Embedded runs set it so that
+  // local agents share the machine's cores.
+  int agent_threads = 0;
+};
+
+class RunManager {
+ public:
+  RunManager(Store* store, const Clock* clock, RunManagerOptions options);
+  ~RunManager();
+
+  // ---- Agent link (called from each agent stream's reader thread). ----
+  absl::StatusOr<std::shared_ptr<AgentSession>> RegisterAgent(const Register& reg,
+                                                               MessageWriter* writer);
+  void OnDisconnect(const std::shared_ptr<AgentSession>& session);
+  void OnBatch(AgentSession& session, const RecordBatch& batch);
+  void OnFinished(AgentSession& session, const RunFinished& finished);
+
+  // ---- CLI service. ----
+  absl::Status CheckToken(const std::string& token) const;
+  std::vector<AgentInfo> ListAgents() const;
+  // Validates the plan (which must carry its resolved payloads/key), selects agents, syncs
+  // clocks and schedules one start instant for all. Errors: InvalidArgument (plan rejected),
+  // FailedPrecondition (no agents match).
+  absl::StatusOr<StartRunResponse> StartRun(const Plan& plan);
+  absl::StatusOr<Progress> GetProgress(const std::string& run_id) const;
+  // Waits until the run is done or `timeout` passes; true when done.
+  bool WaitDone(const std::string& run_id, absl::Duration timeout) const;
+  absl::StatusOr<RunSummary> Abort(const std::string& run_id);
+  absl::StatusOr<RunReport> GetReport(const std::string& run_id) const;
+  absl::StatusOr<std::vector<RunSummary>> ListRuns() const;
+
+ private:
+  struct RunAgent {
+    AgentMeta meta;
+    AgentInfo info;
+    std::string state = "running";  // running, finished, lost, aborted, failed: ...
+    std::vector<bool> seen;         // batch seqs ingested
+    uint64_t ingested = 0;
+    std::optional<uint64_t> expected_batches;  // from RunFinished
+    int64_t disconnected_since_ns = 0;         // monotonic; 0 while connected
+  };
+  struct Run {
+    std::string id;
+    Plan plan;  // secrets stripped
+    std::string state = "running";
+    int64_t created_ns = 0;
+    int64_t start_ns = 0;  // the start instant (coordinator wall clock)
+    int64_t ended_ns = 0;
+    std::unique_ptr<RunAggregator> aggregator;
+    std::map<std::string, RunAgent> agents;  // by agent id
+    bool done = false;
+    bool finalizing = false;
+    RunReport final_report;
+  };
+
+  static bool Terminal(const std::string& agent_state);
+  std::vector<std::shared_ptr<AgentSession>> SelectAgents(const Plan& plan, std::string* error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MonitorLoop();
+  void Finalize(Run* run);
+  RunSummary SummaryOf(const Run& run) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FillReportHeader(const Run& run, RunReport* report) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string NewRunId();
+
+  Store* const store_;
+  const Clock* const clock_;
+  const RunManagerOptions options_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<AgentSession>> sessions_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);
+  uint64_t run_counter_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread monitor_;
+};
+
+}  // namespace stampede
+
+#endif  // STAMPEDE_COORDINATOR_RUN_MANAGER_H_

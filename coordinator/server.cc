@@ -1,0 +1,53 @@
+#include "coordinator/server.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace stampede {
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    ServerOptions options) {
+  auto server = std::unique_ptr<CoordinatorServer>(new CoordinatorServer());
+  auto store = Store::Open(options.db_path);
+  if (!store.ok()) return store.status();
+  server->store_ = std::move(*store);
+  server->manager_ = std::make_unique<RunManager>(server->store_.get(), &RealClock::Get(),
+                                                  options.manager);
+  server->agent_link_ = std::make_unique<AgentLinkService>(server->manager_.get());
+  server->coordinator_ = std::make_unique<CoordinatorService>(server->manager_.get());
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(server->agent_link_.get());
+  builder.RegisterService(server->coordinator_.get());
+  // Record batches are ~100 KiB; leave room for large ones.
+  builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  // Notice dead agents without waiting for TCP timeouts.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen, " (address in use or not local?)"));
+  }
+  const size_t colon = options.listen.rfind(':');
+  server->address_ = absl::StrCat(options.listen.substr(0, colon), ":", port);
+  return server;
+}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+void CoordinatorServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Give streams a moment to end cleanly, then cancel them.
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  manager_.reset();
+  (void)store_->Flush();
+}
+
+void CoordinatorServer::Wait() { server_->Wait(); }
+
+}  // namespace stampede

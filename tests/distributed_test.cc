@@ -1,0 +1,304 @@
+// Distributed runs with real processes on loopback: `stampede serve`, three `stampede-agent`
+// processes in three regions, `stampede-target`, and `stampede run` as a user would type it.
+// The store is then read with SQL and compared with the merged report.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/histogram.h"
+#include "tests/support/process.h"
+
+namespace stampede {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::BinPath;
+using testing::ChildProcess;
+using testing::RunCommand;
+
+const char* kRegions[] = {"eastus", "westeurope", "southeastasia"};
+
+std::filesystem::path TempDir() {
+  auto dir = std::filesystem::temp_directory_path() /
+             absl::StrCat("stampede-dist-", getpid(), "-",
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// Runs one SQL query returning rows of text columns.
+std::vector<std::vector<std::string>> Query(const std::string& db, const std::string& sql) {
+  sqlite3* conn = nullptr;
+  std::vector<std::vector<std::string>> rows;
+  if (sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << "cannot open " << db;
+    return rows;
+  }
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(conn, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(conn);
+  } else {
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+        const unsigned char* text = sqlite3_column_text(stmt, i);
+        row.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(conn);
+  return rows;
+}
+
+int64_t Int(const std::string& s) {
+  int64_t v = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(s, &v)) << s;
+  return v;
+}
+
+// Extracts a number that follows `"key": ` after `from` in a JSON text.
+double JsonNumber(const std::string& json, const std::string& key, size_t from = 0) {
+  const std::string needle = absl::StrCat("\"", key, "\": ");
+  size_t at = json.find(needle, from);
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no " << key << " in " << json.substr(0, 400);
+    return -1;
+  }
+  at += needle.size();
+  double v = 0;
+  std::string text = json.substr(at, json.find_first_of(",}", at) - at);
+  EXPECT_TRUE(absl::SimpleAtod(text, &v)) << key << " = " << text;
+  return v;
+}
+
+class Cluster {
+ public:
+  absl::Status Start(const std::filesystem::path& dir, const std::vector<std::string>& extra = {}) {
+    db_ = (dir / "stampede.db").string();
+    std::vector<std::string> argv = {BinPath("stampede"), "serve", "--listen", "127.0.0.1:0",
+                                     "--db", db_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto serve = ChildProcess::Start(argv);
+    if (!serve.ok()) return serve.status();
+    serve_ = std::make_unique<ChildProcess>(std::move(*serve));
+    auto line = serve_->WaitForLine("coordinator listening on", std::chrono::seconds(10));
+    if (!line.ok()) return line.status();
+    address_ = std::string(absl::StripAsciiWhitespace(
+        line->substr(line->find(" on ") + 4, line->find(',') - line->find(" on ") - 4)));
+    for (int i = 0; i < 3; ++i) {
+      auto agent = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", address_,
+                                        "--name", absl::StrCat("agent-", kRegions[i]), "--region",
+                                        kRegions[i], "--label", "pool=test", "--threads", "1"});
+      if (!agent.ok()) return agent.status();
+      agents_.push_back(std::make_unique<ChildProcess>(std::move(*agent)));
+    }
+    // Poll `stampede agents` until all three are registered.
+    for (int i = 0; i < 200; ++i) {
+      auto out = RunCommand({BinPath("stampede"), "agents", "--coordinator", address_});
+      if (out.ok() && std::count(out->output.begin(), out->output.end(), '\n') >= 4) {
+        return absl::OkStatus();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return absl::DeadlineExceededError("agents did not register");
+  }
+  const std::string& address() const { return address_; }
+  const std::string& db() const { return db_; }
+  ChildProcess& agent(int i) { return *agents_[i]; }
+
+ private:
+  std::unique_ptr<ChildProcess> serve_;
+  std::vector<std::unique_ptr<ChildProcess>> agents_;
+  std::string address_;
+  std::string db_;
+};
+
+std::string WritePlan(const std::filesystem::path& dir, int target_port,
+                      const std::string& stages, const std::string& agents) {
+  std::ofstream(dir / "payload.json") << "{\"inputs\": [[1, 2, 3]]}";
+  const std::string path = (dir / "plan.json").string();
+  std::ofstream(path) << absl::StrCat(R"({"name": "dist", "target": {"url": "http://127.0.0.1:)",
+                                      target_port, R"(/score", "headers": {"Content-Type": )",
+                                      R"("application/json"}, "payloadFile": "payload.json"},)",
+                                      R"( "agents": )", agents, R"(, "stages": )", stages, "}");
+  return path;
+}
+
+TEST(Distributed, ThreeRegionsEveryRequestStoredOnceAndMergedViewsAgree) {
+  const auto dir = TempDir();
+  int target_port = 0;
+  auto target = testing::StartTarget(
+      {"--replicas", "4", "--concurrency", "16", "--queue", "64", "--service-ms", "2"},
+      &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  Cluster cluster;
+  ASSERT_TRUE(cluster.Start(dir).ok());
+  const std::string plan = WritePlan(
+      dir, target_port,
+      R"([{"concurrency": 2, "requests": 300}, {"rate": 300, "duration": "1s"}])",
+      R"({"count": 3, "regions": ["eastus", "westeurope", "southeastasia"]})");
+
+  auto run = RunCommand({BinPath("stampede"), "run", plan, "--coordinator", cluster.address(),
+                         "--json"},
+                        {}, std::chrono::seconds(60));
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->exit_code, 0) << run->output;
+  const std::string& json = run->output;
+  const size_t run_id_at = json.find("\"runId\": \"") + 10;
+  const std::string run_id = json.substr(run_id_at, json.find('"', run_id_at) - run_id_at);
+
+  // Every request sent is in the store exactly once: 3 agents x (300 + 300).
+  const int64_t expected = 3 * (300 + 300);
+  const auto count = Query(cluster.db(), absl::StrCat("SELECT COUNT(*) FROM records WHERE run_id='",
+                                                      run_id, "'"));
+  ASSERT_EQ(count.size(), 1u);
+  EXPECT_EQ(Int(count[0][0]), expected);
+  EXPECT_EQ(static_cast<int64_t>(JsonNumber(json, "requests")), expected);
+
+  // Merged totals equal the sum of per-agent totals; per-region rows exist.
+  const auto per_agent = Query(cluster.db(), absl::StrCat("SELECT agent, region, COUNT(*) FROM "
+                                                          "records WHERE run_id='", run_id,
+                                                          "' GROUP BY agent ORDER BY agent"));
+  ASSERT_EQ(per_agent.size(), 3u);
+  int64_t sum = 0;
+  for (const auto& row : per_agent) {
+    EXPECT_EQ(Int(row[2]), 600) << row[0];
+    sum += Int(row[2]);
+  }
+  EXPECT_EQ(sum, expected);
+  for (const char* region : kRegions) {
+    EXPECT_THAT(json, HasSubstr(absl::StrCat("\"", region, "\": {"))) << region;
+  }
+
+  // Merged percentiles equal those computed from the raw records, within histogram precision.
+  const auto latencies = Query(cluster.db(), absl::StrCat("SELECT latency_us FROM records WHERE "
+                                                          "run_id='", run_id,
+                                                          "' ORDER BY latency_us"));
+  ASSERT_EQ(static_cast<int64_t>(latencies.size()), expected);
+  const size_t latency_at = json.find("\"latencyMs\"");
+  for (double q : {50.0, 90.0, 99.0}) {
+    const size_t rank = std::max<size_t>(1, static_cast<size_t>(std::ceil(q / 100 * expected)));
+    const double exact_ms = std::max<int64_t>(1, Int(latencies[rank - 1][0])) / 1000.0;
+    const double reported = JsonNumber(json, q == 50 ? "p50" : q == 90 ? "p90" : "p99",
+                                       latency_at);
+    // 0.1% histogram error plus the JSON's 3 decimals.
+    EXPECT_NEAR(reported, exact_ms, exact_ms * 0.001 + 0.0015) << "p" << q;
+  }
+
+  // Synchronised start: each agent's first request lies within a few ms of the others'.
+  const auto firsts = Query(cluster.db(), absl::StrCat("SELECT MIN(ts_ns) FROM records WHERE "
+                                                       "run_id='", run_id, "' GROUP BY agent"));
+  ASSERT_EQ(firsts.size(), 3u);
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const auto& row : firsts) {
+    lo = std::min(lo, Int(row[0]));
+    hi = std::max(hi, Int(row[0]));
+  }
+  EXPECT_LT(hi - lo, 10'000'000) << "first requests spread over " << (hi - lo) / 1e6 << " ms";
+
+  // The report can be pulled again later, in every format, from the coordinator.
+  for (const char* format : {"text", "json", "csv"}) {
+    auto report = RunCommand({BinPath("stampede"), "report", run_id, "--coordinator",
+                              cluster.address(), "--format", format});
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->exit_code, 0) << format << ": " << report->output;
+    EXPECT_THAT(report->output, HasSubstr("westeurope")) << format;
+  }
+  auto runs = RunCommand({BinPath("stampede"), "runs", "--coordinator", cluster.address()});
+  ASSERT_TRUE(runs.ok());
+  EXPECT_THAT(runs->output, HasSubstr(run_id));
+}
+
+TEST(Distributed, KilledAgentIsMarkedLostAndItsRecordsAreKept) {
+  const auto dir = TempDir();
+  int target_port = 0;
+  auto target = testing::StartTarget({"--replicas", "4", "--concurrency", "16", "--queue", "64",
+                                      "--service-ms", "2"},
+                                     &target_port);
+  ASSERT_TRUE(target.ok());
+  Cluster cluster;
+  ASSERT_TRUE(cluster.Start(dir, {"--agent-grace", "1s"}).ok());
+  const std::string plan =
+      WritePlan(dir, target_port, R"([{"rate": 200, "duration": "4s"}])", R"({"count": 3})");
+  auto run = ChildProcess::Start(
+      {BinPath("stampede"), "run", plan, "--coordinator", cluster.address(), "--json"});
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(run->WaitForLine("started on 3 agent", std::chrono::seconds(20)).ok())
+      << run->output();
+  // Let the victim send for a while (its records reach the store), then kill it hard.
+  for (int i = 0; i < 400; ++i) {
+    auto rows = Query(cluster.db(), "SELECT COUNT(*) FROM records WHERE agent='agent-westeurope'");
+    if (!rows.empty() && Int(rows[0][0]) >= 100) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  cluster.agent(1).Signal(SIGKILL);
+  auto code = run->Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 1) << "a run with a lost agent is not a clean pass";
+  const std::string& out = run->output();
+  EXPECT_THAT(out, HasSubstr("\"state\": \"lost\""));
+  EXPECT_THAT(out, HasSubstr("finished-with-lost-agents"));
+  const auto per_agent =
+      Query(cluster.db(), "SELECT agent, COUNT(*) FROM records GROUP BY agent ORDER BY agent");
+  ASSERT_EQ(per_agent.size(), 3u);
+  std::map<std::string, int64_t> counts;
+  for (const auto& row : per_agent) counts[row[0]] = Int(row[1]);
+  // The survivors sent their full schedule; the victim's records up to its death are kept.
+  EXPECT_EQ(counts["agent-eastus"], 800);
+  EXPECT_EQ(counts["agent-southeastasia"], 800);
+  EXPECT_GE(counts["agent-westeurope"], 100);
+  EXPECT_LT(counts["agent-westeurope"], 800);
+  const auto agents = Query(cluster.db(), "SELECT agent_id, state FROM run_agents ORDER BY agent_id");
+  ASSERT_EQ(agents.size(), 3u);
+  EXPECT_EQ(agents[2][1], "lost") << agents[2][0];
+}
+
+TEST(Distributed, ClearErrorsAndNonZeroExits) {
+  const auto dir = TempDir();
+  Cluster cluster;
+  ASSERT_TRUE(cluster.Start(dir).ok());
+  // Unknown run id.
+  auto report = RunCommand({BinPath("stampede"), "report", "r-nope", "--coordinator",
+                            cluster.address()});
+  ASSERT_TRUE(report.ok());
+  EXPECT_NE(report->exit_code, 0);
+  EXPECT_THAT(report->output, HasSubstr("r-nope"));
+  // No agents matching the selection.
+  const std::string plan = WritePlan(dir, 9, R"([{"concurrency": 1, "requests": 1}])",
+                                     R"({"regions": ["mars"]})");
+  auto run = RunCommand({BinPath("stampede"), "run", plan, "--coordinator", cluster.address()});
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 3);
+  EXPECT_THAT(run->output, HasSubstr("no idle agents match"));
+  EXPECT_THAT(run->output, HasSubstr("mars"));
+  // Plan rejected (invalid plan file): exit 2, the field named.
+  std::ofstream(dir / "bad.json") << R"({"target": {"url": "ftp://x"}, "stages": []})";
+  auto bad = RunCommand({BinPath("stampede"), "run", (dir / "bad.json").string(),
+                         "--coordinator", cluster.address()});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->exit_code, 2);
+  EXPECT_THAT(bad->output, HasSubstr("target.url"));
+  // Coordinator unreachable.
+  auto down = RunCommand({BinPath("stampede"), "agents", "--coordinator", "127.0.0.1:1"},
+                         {}, std::chrono::seconds(30));
+  ASSERT_TRUE(down.ok());
+  EXPECT_EQ(down->exit_code, 3);
+  EXPECT_THAT(down->output, HasSubstr("cannot reach the coordinator at 127.0.0.1:1"));
+}
+
+}  // namespace
+}  // namespace stampede
