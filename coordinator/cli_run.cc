@@ -22,6 +22,7 @@
 #include "coordinator/progress_view.h"
 #include "coordinator/report_format.h"
 #include "coordinator/services.h"
+#include "coordinator/store.h"
 
 extern char** environ;
 
@@ -79,7 +80,8 @@ int PrintReport(CoordinatorClient& client, const std::string& run_id, const Outp
   return report.state() == "finished" ? 0 : 1;
 }
 
-int StartAndFollow(CoordinatorClient& client, const Plan& plan, const OutputMode& mode) {
+int StartAndFollow(CoordinatorClient& client, const Plan& plan, const OutputMode& mode,
+                   std::string* run_id_out) {
   StartRunRequest request;
   request.set_token(client.token);
   *request.mutable_plan() = plan;
@@ -97,13 +99,15 @@ int StartAndFollow(CoordinatorClient& client, const Plan& plan, const OutputMode
   (mode.json ? std::cerr : std::cout)
       << "run " << response.run_id() << " started on " << response.agents_size()
       << " agent(s): " << absl::StrJoin(agents, ", ") << std::endl;
+  if (run_id_out != nullptr) *run_id_out = response.run_id();
   if (auto s = FollowRun(client, response.run_id(), mode); !s.ok()) return Fail("run", s, 3);
   return PrintReport(client, response.run_id(), mode, "run");
 }
 
 }  // namespace
 
-int CmdRun(const Args& args) {
+// `stampede run`; also tells the demo which run it was.
+int RunPlanCommand(const Args& args, std::string* run_id_out) {
   auto flags = CliFlags::Parse(args, {"--coordinator", "--token", "--local-agents", "--db",
                                       "--regions"},
                                {"--json", "--quiet"});
@@ -124,7 +128,7 @@ int CmdRun(const Args& args) {
   if (auto address = flags->Get("--coordinator")) {
     auto client = DialCoordinator(*address, TokenOr(flags->GetOr("--token", "")));
     if (!client.ok()) return Fail("run", client.status(), 3);
-    return StartAndFollow(*client, *plan, mode);
+    return StartAndFollow(*client, *plan, mode, run_id_out);
   }
   EmbeddedOptions options;
   options.agents = *local_agents;
@@ -145,10 +149,12 @@ int CmdRun(const Args& args) {
   if (!cluster.ok()) return Fail("run", cluster.status(), 3);
   auto client = DialCoordinator((*cluster)->address(), "");
   if (!client.ok()) return Fail("run", client.status(), 3);
-  const int code = StartAndFollow(*client, *plan, mode);
+  const int code = StartAndFollow(*client, *plan, mode, run_id_out);
   if (!mode.json) std::cout << "store: " << options.db_path << "\n";
   return code;
 }
+
+int CmdRun(const Args& args) { return RunPlanCommand(args, nullptr); }
 
 int CmdWatch(const Args& args) {
   auto flags = CliFlags::Parse(args, {"--coordinator", "--token"}, {"--json"});
@@ -254,7 +260,7 @@ int CmdDemo(const Args& args) {
   "stages": [
     {"name": "warm-up", "concurrency": 1, "requests": 100},
     {"name": "step", "concurrency": 8, "duration": "3s"},
-    {"name": "ramp", "rate": 300, "rampTo": 900, "duration": "4s"}
+    {"name": "ramp", "rate": 100, "rampTo": 450, "duration": "4s"}
   ],
   "thresholds": {"p99Ms": 500, "errorRate": 0.01}
 }
@@ -267,11 +273,22 @@ int CmdDemo(const Args& args) {
   Args run_args = {plan_path, "--local-agents", "3", "--db", db,
                    "--regions", "eastus,westeurope,southeastasia"};
   if (flags->Has("--json")) run_args.push_back("--json");
-  const int code = CmdRun(run_args);
-  std::cout << "\nfull report: build/bin/stampede report RUN --db " << db
-            << " --format json   (RUN from `build/bin/stampede runs --db " << db << "`)\n"
-            << "database:    sqlite3 " << db
-            << " 'SELECT region, COUNT(*), AVG(latency_us) FROM records GROUP BY region'\n";
+  std::string run_id;
+  const int code = RunPlanCommand(run_args, &run_id);
+  if (run_id.empty()) return code;
+  // The full report next to the database, for people and for scripts.
+  auto store = Store::Open(db);
+  if (store.ok()) {
+    if (auto report = (*store)->GetReport(run_id); report.ok()) {
+      std::ofstream(dir / "report.json") << FormatReportJson(*report);
+    }
+  }
+  std::cout << "\nfull report: " << (dir / "report.json").string()
+            << "   (again: build/bin/stampede report " << run_id << " --db " << db
+            << " --format text|json|csv)\n"
+            << "database:    " << db << "   (try: sqlite3 " << db
+            << " 'SELECT region, COUNT(*), AVG(latency_us) FROM records GROUP BY region';"
+            << " more in docs/queries.sql)\n";
   return code;
 }
 
