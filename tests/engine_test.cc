@@ -176,6 +176,8 @@ struct FaultCase {
   uint32_t status;
 };
 
+void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.name; }
+
 class EngineFaults : public ::testing::TestWithParam<FaultCase> {};
 
 TEST_P(EngineFaults, EveryFailedRequestIsOneErrorRecordOfTheRightClass) {

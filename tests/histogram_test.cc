@@ -219,6 +219,8 @@ struct Distribution {
   std::string name;
   std::function<double(std::mt19937_64&)> sample;
 };
+// Short parameter names in test listings (ctest shows GetParam() otherwise as raw bytes).
+void PrintTo(const Distribution& d, std::ostream* os) { *os << d.name; }
 
 class HistogramAccuracyTest : public ::testing::TestWithParam<Distribution> {};
 
@@ -448,6 +450,7 @@ struct MalformedCase {
   std::function<void(HistogramData&)> corrupt;
   std::string message;
 };
+void PrintTo(const MalformedCase& c, std::ostream* os) { *os << c.name; }
 
 class HistogramFromProtoRejectsTest : public ::testing::TestWithParam<MalformedCase> {};
 
