@@ -23,6 +23,16 @@ absl::StatusOr<std::unique_ptr<RequestTemplate>> RequestTemplate::Create(const T
   t->url_ = target.url();
   t->method_ = target.method().empty() ? "POST" : absl::AsciiStrToUpper(target.method());
   t->http2_ = target.http_version() == "2";
+  if (t->http2_ && absl::StartsWithIgnoreCase(t->url_, "http:") &&
+      curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+    // libcurl before 8.0.0 fails every request after the first on a reused cleartext HTTP/2
+    // (prior knowledge) connection with "Error in the HTTP2 framing layer" (curl#10634). The
+    // errors would look like the server's fault, so refuse up front.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "target.httpVersion: HTTP/2 over cleartext http:// is broken in this libcurl (",
+        curl_version_info(CURLVERSION_NOW)->version,
+        ", fixed in 8.0.0): use an https:// URL for HTTP/2, or httpVersion \"1.1\""));
+  }
   t->insecure_ = target.insecure();
   if (target.has_timeout()) {
     t->timeout_ms_ = std::max<long>(1, DurationToNs(target.timeout()) / 1'000'000);

@@ -12,7 +12,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libcurl4-openssl-dev libevent-dev libsqlite3-dev libgtest-dev libgmock-dev
   # users' tools: sqlite3 for the record store; peers for bench/ (wrk, hey, ab, nginx)
-  sqlite3 wrk hey apache2-utils nginx-light
+  sqlite3 wrk hey apache2-utils nginx-light openssl
   # network namespaces for multi-host tests
   iproute2 procps
 )
