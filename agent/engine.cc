@@ -8,6 +8,7 @@
 
 #include "absl/base/call_once.h"
 #include "absl/strings/str_cat.h"
+#include "agent/http1_client.h"
 #include "agent/request_template.h"
 #include "agent/run_context.h"
 #include "agent/worker.h"
@@ -53,6 +54,17 @@ absl::Status Engine::Run(std::optional<int64_t> start_at_mono_ns) {
     curl_easy_cleanup(probe);
     RETURN_IF_ERROR(s);
   }
+  // Plain http:// HTTP/1.1 targets use the native transport; a host that does not resolve falls
+  // back to libcurl, which records a DNS error for each request.
+  std::unique_ptr<Http1Request> http1;
+  if (Http1Request::Wants(plan_.target())) {
+    auto created = Http1Request::Create(plan_.target());
+    if (created.ok()) {
+      http1 = std::move(*created);
+    } else if (created.status().code() != absl::StatusCode::kNotFound) {
+      return created.status();
+    }
+  }
   const int threads = ThreadsFor(plan_, options_.threads);
   threads_used_ = threads;
 
@@ -63,6 +75,7 @@ absl::Status Engine::Run(std::optional<int64_t> start_at_mono_ns) {
     RunContext& ctx = *ctx_;
     ctx.plan = &plan_;
     ctx.request = request.get();
+    ctx.http1 = http1.get();
     ctx.sink = sink_;
     ctx.clock = clock_;
     ctx.run_id = options_.run_id;

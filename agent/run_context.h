@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/record_sink.h"
+#include "agent/http1_client.h"
 #include "agent/request_template.h"
 #include "common/clock.h"
 #include "plan.pb.h"
@@ -38,6 +39,8 @@ struct RunContext {
 
   const Plan* plan = nullptr;
   const RequestTemplate* request = nullptr;
+  // The native HTTP/1.1 request, when the target uses that transport (else null: libcurl).
+  const Http1Request* http1 = nullptr;
   RecordSink* sink = nullptr;
   const Clock* clock = nullptr;
   std::string run_id;

@@ -21,6 +21,7 @@ constexpr int64_t kLateNs = 1'000'000;        // a send ≥1 ms after its intend
 constexpr int64_t kRampTickNs = 1'000'000;    // closed ramps re-evaluate their target every ms
 constexpr int64_t kGatePollNs = 200'000;      // how often a worker looks at the stage gate
 constexpr int kDefaultMaxInFlight = 10000;    // per agent, open model
+constexpr uint64_t kWakeTag = UINT64_MAX;     // epoll data of the wake-up eventfd
 // Sends waiting for an in-flight slot. Waiting is what makes a stalled server visible (latency
 // from the intended time grows), so the bound is only there to keep memory finite (8 MB).
 constexpr size_t kMaxBacklog = 1'000'000;
@@ -55,8 +56,14 @@ absl::Status Worker::Init() {
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = wake_fd_;
+  ev.data.u64 = kWakeTag;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  if (ctx_->http1 != nullptr) {
+    http1_ = std::make_unique<Http1Client>(
+        epoll_fd_, ctx_->http1, [this](uint64_t cookie, const Http1Client::Result& r, int64_t now) {
+          Finish(transfers_[cookie].get(), r, now);
+        });
+  }
   multi_ = curl_multi_init();
   if (multi_ == nullptr) return absl::InternalError("curl_multi_init failed");
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::OnSocket);
@@ -187,6 +194,11 @@ Worker::Transfer* Worker::Acquire() {
     return t;
   }
   auto t = std::make_unique<Transfer>();
+  t->index = transfers_.size();
+  if (http1_ != nullptr) {
+    transfers_.push_back(std::move(t));
+    return transfers_.back().get();
+  }
   t->easy = curl_easy_init();
   if (t->easy == nullptr) return nullptr;
   // The plan's options were checked by Engine::Run on a probe handle, so this cannot fail.
@@ -214,7 +226,6 @@ void Worker::StartRequest(int64_t intended_ns, int vu, int64_t now) {
     if (vu >= 0) vus_[vu].busy = false;
     return;
   }
-  ctx_->request->SelectPayload(t->easy, payload);
   t->vu = vu;
   t->start_ns = intended_ns;
   t->send_ns = now;
@@ -223,6 +234,11 @@ void Worker::StartRequest(int64_t intended_ns, int vu, int64_t now) {
   t->rx_bytes = 0;
   t->active = true;
   Bump(in_flight_, 1);
+  if (http1_ != nullptr) {
+    http1_->Start(t->index, payload, now);
+    return;
+  }
+  ctx_->request->SelectPayload(t->easy, payload);
   if (curl_multi_add_handle(multi_, t->easy) != CURLM_OK) {
     Complete(t->easy, CURLE_FAILED_INIT, now);
     return;
@@ -240,16 +256,24 @@ void Worker::Complete(CURL* easy, CURLcode result, int64_t now) {
   curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_bytes);
   curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
   curl_multi_remove_handle(multi_, easy);
+  Http1Client::Result r;
+  r.status = static_cast<uint32_t>(status);
+  r.error = result == CURLE_FAILED_INIT && status == 0 ? ERROR_OTHER : ClassifyResult(result, status);
+  // REQUEST_SIZE counts header bytes only; the body went out too when a response came back.
+  r.sent = static_cast<uint64_t>(request_bytes) + (request_bytes > 0 ? t->payload_bytes : 0);
+  r.received = static_cast<uint64_t>(header_bytes) + t->rx_bytes;
+  Finish(t, r, now);
+}
 
+void Worker::Finish(Transfer* t, const Http1Client::Result& result, int64_t now) {
   Record r;
   r.start_offset_ns = t->start_ns - ctx_->origin_mono_ns;
   r.latency_us = ClampU32((now - t->start_ns) / 1000);
   r.service_us = ClampU32((now - t->send_ns) / 1000);
-  r.status = static_cast<uint32_t>(status);
-  r.error = result == CURLE_FAILED_INIT && status == 0 ? ERROR_OTHER : ClassifyResult(result, status);
-  // REQUEST_SIZE counts header bytes only; the body went out too when a response came back.
-  r.bytes_sent = ClampU32(request_bytes + (request_bytes > 0 ? t->payload_bytes : 0));
-  r.bytes_received = ClampU32(header_bytes + static_cast<int64_t>(t->rx_bytes));
+  r.status = result.status;
+  r.error = result.error;
+  r.bytes_sent = ClampU32(static_cast<int64_t>(result.sent));
+  r.bytes_received = ClampU32(static_cast<int64_t>(result.received));
   r.stage = t->stage;
   buffer_.Add(r);
   Bump(completed_, 1);
@@ -258,6 +282,7 @@ void Worker::Complete(CURL* easy, CURLcode result, int64_t now) {
 
   t->active = false;
   free_.push_back(t);
+  if (aborting_) return;
   if (t->vu >= 0) {
     VuFree(t->vu, now);
   } else if (!backlog_.empty()) {
@@ -291,8 +316,12 @@ void Worker::DrainCompletions() {
 }
 
 void Worker::AbortAll(int64_t now) {
+  aborting_ = true;
+  if (http1_ != nullptr) {
+    http1_->AbortAll(now);  // each request in flight ends as ERROR_ABORTED through Finish
+  }
   for (auto& t : transfers_) {
-    if (!t->active) continue;
+    if (!t->active || t->easy == nullptr) continue;
     curl_multi_remove_handle(multi_, t->easy);
     Record r;
     r.start_offset_ns = t->start_ns - ctx_->origin_mono_ns;
@@ -368,6 +397,10 @@ void Worker::Run() {
 
     int64_t deadline = std::min(curl_deadline_ns_, next_flush_ns);
     if (kick_) deadline = now;
+    if (http1_ != nullptr) {
+      deadline = std::min(deadline, http1_->NextDeadline());
+      if (http1_->has_immediate()) deadline = now;
+    }
     if (gate_wait_) deadline = std::min(deadline, now + kGatePollNs);
     if (stage_running_) {
       if (now < stage_start_ns_) {
@@ -389,18 +422,27 @@ void Worker::Run() {
     const int n = epoll_pwait2(epoll_fd_, events, 256, deadline == INT64_MAX ? nullptr : &ts,
                                nullptr);
     for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == wake_fd_) {
+      if (events[i].data.u64 == kWakeTag) {
         uint64_t v;
         (void)!read(wake_fd_, &v, sizeof(v));
         continue;
       }
+      if (http1_ != nullptr) {
+        http1_->OnEvent(events[i].data.ptr, events[i].events, Now());
+        continue;
+      }
+      const int fd = events[i].data.fd;
       int flags = 0;
       if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
       if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
       if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
       curl_multi_socket_action(multi_, fd, flags, &running);
       DrainCompletions();
+    }
+    if (http1_ != nullptr) {
+      const int64_t after = Now();
+      http1_->ExpireTimeouts(after);
+      http1_->EndOfBatch(after);
     }
     if (curl_deadline_ns_ <= Now()) {
       curl_deadline_ns_ = INT64_MAX;

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "agent/arrival_schedule.h"
+#include "agent/http1_client.h"
 #include "agent/record_buffer.h"
 #include "agent/run_context.h"
 
@@ -43,7 +44,8 @@ class Worker {
 
  private:
   struct Transfer {
-    CURL* easy = nullptr;
+    CURL* easy = nullptr;   // libcurl transport only
+    uint64_t index = 0;     // position in transfers_ (the native transport's cookie)
     int vu = -1;            // virtual user (closed model) or -1 (open model)
     int64_t start_ns = 0;   // intended (open) or actual (closed) send time, monotonic
     int64_t send_ns = 0;    // actual send time
@@ -71,7 +73,10 @@ class Worker {
   // Requests.
   Transfer* Acquire();
   void StartRequest(int64_t intended_ns, int vu, int64_t now);
+  // libcurl finished a transfer: read what it knows, then Finish.
   void Complete(CURL* easy, CURLcode result, int64_t now);
+  // One request ended (either transport): its record, and what the user or schedule does next.
+  void Finish(Transfer* t, const Http1Client::Result& result, int64_t now);
   void DrainCompletions();
   void VuFree(int vu, int64_t now);
   void AbortAll(int64_t now);
@@ -84,6 +89,9 @@ class Worker {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   CURLM* multi_ = nullptr;
+  // Set for plain http:// HTTP/1.1 targets: the native transport replaces libcurl.
+  std::unique_ptr<Http1Client> http1_;
+  bool aborting_ = false;
   int64_t curl_deadline_ns_ = INT64_MAX;
   RecordBuffer buffer_;
 

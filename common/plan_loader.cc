@@ -580,6 +580,10 @@ void ValidateTarget(const Plan& plan, Errors* errors) {
                                                    "\" is not supported (use \"1.1\" or "
                                                    "\"2\")"));
   }
+  if (!IsOneOf(target.client(), {"", "auto", "curl"})) {
+    errors->Add("target.client", absl::StrCat("\"", target.client(),
+                                              "\" is not supported (use \"auto\" or \"curl\")"));
+  }
   if (!target.bearer_token_env().empty() && !IsEnvVarName(target.bearer_token_env())) {
     errors->Add("target.bearerTokenEnv",
                 absl::StrCat("\"", target.bearer_token_env(),

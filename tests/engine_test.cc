@@ -314,8 +314,8 @@ TEST(Engine, StopTurnsInFlightRequestsIntoAbortedRecords) {
   options.threads = 2;
   Engine engine(plan, options, &sink);
   std::thread stopper([&] {
-    // Poll until all four users have a request in flight, then stop.
-    for (int i = 0; i < 5000 && engine.Progress().in_flight < 4; ++i) {
+    // Poll until the stalled server holds all four requests, then stop.
+    for (int i = 0; i < 5000 && (*server)->requests_seen() < 4; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     engine.Stop();
