@@ -21,6 +21,12 @@ int CmdWatch(const Args& args);
 int CmdAbort(const Args& args);
 int CmdReport(const Args& args);
 int CmdDemo(const Args& args);
+// Exit codes: 0 saturated and the repeats agree; 1 another verdict (overloaded-at-start,
+// not-saturated) or inconsistent repeats; 2 bad plan or flags; 3 the coordinator or agents could
+// not run a step.
+int CmdSaturate(const Args& args);
+// Exit codes: 0 sized; 2 missing or invalid inputs (the message names the flag).
+int CmdSize(const Args& args);
 
 }  // namespace stampede
 

@@ -10,18 +10,18 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "common/plan_loader.h"
 #include "coordinator/cli.h"
 #include "coordinator/cli_client.h"
 #include "coordinator/cli_flags.h"
+#include "coordinator/cli_runner.h"
 #include "coordinator/embedded_cluster.h"
 #include "coordinator/progress_view.h"
 #include "coordinator/report_format.h"
-#include "coordinator/services.h"
 #include "coordinator/store.h"
 
 extern char** environ;
@@ -46,52 +46,31 @@ absl::Status FollowRun(CoordinatorClient& client, const std::string& run_id,
   std::ostream& out = mode.json ? std::cerr : std::cout;
   const bool tty = isatty(mode.json ? STDERR_FILENO : STDOUT_FILENO);
   ProgressView view(&out, tty);
-  RunRef ref;
-  ref.set_token(client.token);
-  ref.set_run_id(run_id);
-  grpc::ClientContext ctx;
-  auto reader = client.stub->Watch(&ctx, ref);
-  Progress progress;
-  bool done = false;
-  while (reader->Read(&progress)) {
+  absl::Status s = WaitForRun(client, run_id, [&](const Progress& progress) {
     if (!mode.quiet && (!mode.json || tty)) view.Show(progress);
-    done = progress.done();
-  }
+  });
   view.Finish();
-  absl::Status s = FromGrpc(reader->Finish());
-  if (!s.ok()) return s;
-  if (!done) return absl::UnavailableError("lost the coordinator before the run finished");
-  return absl::OkStatus();
+  return s;
 }
 
 // Prints the final report; the exit code says whether it passed.
 int PrintReport(CoordinatorClient& client, const std::string& run_id, const OutputMode& mode,
                 const std::string& command) {
-  RunRef ref;
-  ref.set_token(client.token);
-  ref.set_run_id(run_id);
-  RunReport report;
-  grpc::ClientContext ctx;
-  if (auto s = FromGrpc(client.stub->GetReport(&ctx, ref, &report)); !s.ok()) {
-    return Fail(command, s, 3);
-  }
-  std::cout << (mode.json ? FormatReportJson(report) : FormatReportText(report));
-  if (report.threshold_failures_size() > 0) return 1;
-  return report.state() == "finished" ? 0 : 1;
+  absl::StatusOr<RunReport> report = FetchReport(client, run_id);
+  if (!report.ok()) return Fail(command, report.status(), 3);
+  std::cout << (mode.json ? FormatReportJson(*report) : FormatReportText(*report));
+  if (report->threshold_failures_size() > 0) return 1;
+  return report->state() == "finished" ? 0 : 1;
 }
 
 int StartAndFollow(CoordinatorClient& client, const Plan& plan, const OutputMode& mode,
                    std::string* run_id_out) {
-  StartRunRequest request;
-  request.set_token(client.token);
-  *request.mutable_plan() = plan;
-  StartRunResponse response;
-  {
-    grpc::ClientContext ctx;
-    if (auto s = FromGrpc(client.stub->StartRun(&ctx, request, &response)); !s.ok()) {
-      return Fail("run", s, s.code() == absl::StatusCode::kInvalidArgument ? 2 : 3);
-    }
+  absl::StatusOr<StartRunResponse> started = StartRunOn(client, plan);
+  if (!started.ok()) {
+    const absl::Status& s = started.status();
+    return Fail("run", s, s.code() == absl::StatusCode::kInvalidArgument ? 2 : 3);
   }
+  const StartRunResponse& response = *started;
   std::vector<std::string> agents;
   for (const auto& a : response.agents()) {
     agents.push_back(absl::StrCat(a.name(), " (", a.region(), ")"));
@@ -130,21 +109,8 @@ int RunPlanCommand(const Args& args, std::string* run_id_out) {
     if (!client.ok()) return Fail("run", client.status(), 3);
     return StartAndFollow(*client, *plan, mode, run_id_out);
   }
-  EmbeddedOptions options;
-  options.agents = *local_agents;
-  options.db_path = flags->GetOr("--db", "stampede.db");
-  if (auto regions = flags->Get("--regions")) {
-    options.regions = absl::StrSplit(*regions, ',', absl::SkipEmpty());
-  } else {
-    options.regions.assign(plan->agents().regions().begin(), plan->agents().regions().end());
-  }
-  // An embedded cluster has exactly the local agents: a plan's count larger than that would
-  // never be met, so it is capped (and said).
-  if (plan->agents().count() > *local_agents) {
-    std::cerr << "note: the plan asks for " << plan->agents().count() << " agents; running on "
-              << *local_agents << " local agents (--local-agents)\n";
-    plan->mutable_agents()->set_count(*local_agents);
-  }
+  const EmbeddedOptions options = EmbeddedOptionsForPlan(
+      *local_agents, flags->GetOr("--db", "stampede.db"), flags->Get("--regions"), &*plan);
   auto cluster = EmbeddedCluster::Start(options);
   if (!cluster.ok()) return Fail("run", cluster.status(), 3);
   auto client = DialCoordinator((*cluster)->address(), "");

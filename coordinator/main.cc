@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "coordinator/cli.h"
+#include "coordinator/cli.h"
 
 namespace {
 
@@ -22,6 +23,13 @@ constexpr char kUsage[] =
     "  watch RUN                     follow a run live\n"
     "  abort RUN                     stop a run\n"
     "  report RUN                    merged report: --format text|json|csv [-o FILE]\n"
+    "  saturate PLAN.json            saturation search: step the load up until the service\n"
+    "                                fails (503, errors, p99 SLO), bisect, repeat; saturation\n"
+    "                                throughput and the 70% operating point (--single-client,\n"
+    "                                --local-agents N or --coordinator ADDR, --json)\n"
+    "  size                          pods and nodes with the arithmetic: --rps --latency-ms\n"
+    "                                --pod-concurrency --cpu-per-pod --vm-cores (or\n"
+    "                                --target-rps --pod-saturation-rps); --json\n"
     "\n"
     "Remote commands take --coordinator HOST:PORT (default $STAMPEDE_COORDINATOR or\n"
     "127.0.0.1:7700) and --token T (default $STAMPEDE_TOKEN).\n";
@@ -47,7 +55,8 @@ int main(int argc, char** argv) {
       {"agents", stampede::CmdAgents},     {"run", stampede::CmdRun},
       {"runs", stampede::CmdRuns},         {"watch", stampede::CmdWatch},
       {"abort", stampede::CmdAbort},       {"report", stampede::CmdReport},
-      {"demo", stampede::CmdDemo}};
+      {"demo", stampede::CmdDemo},         {"saturate", stampede::CmdSaturate},
+      {"size", stampede::CmdSize}};
   auto it = commands.find(args[0]);
   if (it == commands.end()) {
     std::cerr << "stampede: unknown command \"" << args[0] << "\"\n\n" << kUsage;
