@@ -209,10 +209,12 @@ void CoordinatorLink::WriterLoop(
       for (auto& [id, run] : runs_) runs.push_back(run);
     }
     bool ok = true;
+    bool wrote = false;  // only real writes count: an idle pass must not suppress heartbeats
     for (AgentMessage& m : outbox) {
       // The pong's send time is taken as late as possible: right before it goes out.
       if (m.has_pong()) m.mutable_pong()->set_agent_send_ns(clock_->WallNs());
       ok = ok && stream->Write(m);
+      wrote = true;
     }
     for (const auto& run : runs) {
       while (ok) {
@@ -221,6 +223,7 @@ void CoordinatorLink::WriterLoop(
         AgentMessage m;
         *m.mutable_batch() = std::move(*batch);
         ok = stream->Write(m);
+        wrote = true;
       }
       bool send_finish = false;
       {
@@ -232,10 +235,13 @@ void CoordinatorLink::WriterLoop(
         AgentMessage m;
         *m.mutable_finished() = run->finished;
         ok = stream->Write(m);
+        wrote = true;
       }
     }
     const int64_t now = clock_->MonotonicNs();
-    if (ok && (!outbox.empty() || !runs.empty())) last_write = now;
+    if (ok && wrote) last_write = now;
+    // A run whose requests are slow sends nothing for a while; the coordinator must still hear
+    // from the agent, or it would declare it lost.
     if (ok && now - last_write >= absl::ToInt64Nanoseconds(options_.heartbeat)) {
       AgentMessage hb;
       hb.mutable_heartbeat()->set_sent_ns(clock_->WallNs());

@@ -158,6 +158,11 @@ void RunManager::OnBatch(AgentSession& session, const RecordBatch& batch) {
         if (a->second.expected_batches && a->second.ingested == *a->second.expected_batches &&
             a->second.state == "running") {
           a->second.state = "finished";
+          // Its RunFinished came before this last batch was counted: ack the finish now, so
+          // the agent can forget the run.
+          CoordinatorMessage m;
+          m.set_finish_ack(batch.run_id());
+          session.Send(std::move(m));
         }
       }
     }
@@ -186,8 +191,9 @@ void RunManager::OnFinished(AgentSession& session, const RunFinished& finished) 
     }
   }
   session.set_state("idle");
-  // Ack once everything is in: the agent may then drop the run. Before that it keeps resending.
-  if (agent.state == "finished" || !finished.error().empty()) {
+  // Ack once everything is in (or the agent's part of the run is over: lost, aborted, failed):
+  // the agent may then drop the run. Before that it keeps resending.
+  if (Terminal(agent.state) || run->second->done) {
     CoordinatorMessage m;
     m.set_finish_ack(finished.run_id());
     session.Send(std::move(m));
@@ -528,24 +534,39 @@ void RunManager::Finalize(Run* run) {
   {
     absl::MutexLock lock(&mu_);
     run->ended_ns = clock_->WallNs();
+    std::vector<std::string> lost;
+    for (auto& [id, a] : run->agents) {
+      if (run->state == "aborted" && a.state == "finished") a.state = "aborted";
+      if (a.state != "finished" && a.state != "aborted") lost.push_back(id);
+    }
     if (run->state == "running") {
-      bool any_lost = false;
-      for (const auto& [id, a] : run->agents) any_lost |= a.state != "finished";
-      run->state = any_lost ? "finished-with-lost-agents" : "finished";
+      run->state = lost.empty() ? "finished" : "finished-with-lost-agents";
     }
     if (!flushed.ok()) run->state = absl::StrCat("failed: ", flushed.message());
     FillReportHeader(*run, &report);
-    run->final_report = report;
-    run->done = true;
-    summary = SummaryOf(*run);
-    for (const AgentResult& r : report.by_agent()) agents.push_back(r);
-    for (const auto& [id, a] : run->agents) {
-      auto s = sessions_.find(id);
-      if (s != sessions_.end() && !s->second->closed()) s->second->set_state("idle");
+    // A run that did not finish cleanly has not passed, whatever its latencies say.
+    if (run->state == "aborted") report.add_threshold_failures("run aborted");
+    if (!lost.empty()) {
+      report.add_threshold_failures(
+          absl::StrCat("agent(s) lost or failed: ", absl::StrJoin(lost, ", ")));
     }
+    if (!flushed.ok()) report.add_threshold_failures(run->state);
+    summary = SummaryOf(*run);
+    summary.set_requests(report.totals().requests());
+    summary.set_errors(report.totals().errors());
+    for (const AgentResult& r : report.by_agent()) agents.push_back(r);
   }
+  // The stored rows are final before anyone is told the run is done: `stampede runs` and
+  // `report --db` read them as soon as `run`/`watch` return.
   for (const AgentResult& r : agents) (void)store_->PutRunAgent(run->id, r);
   (void)store_->UpdateRun(summary, &report);
+  absl::MutexLock lock(&mu_);
+  run->final_report = std::move(report);
+  run->done = true;
+  for (const auto& [id, a] : run->agents) {
+    auto s = sessions_.find(id);
+    if (s != sessions_.end() && !s->second->closed()) s->second->set_state("idle");
+  }
 }
 
 }  // namespace stampede

@@ -1,0 +1,434 @@
+// The `stampede` command-line tool as a user drives it, with real processes on loopback
+// (`stampede serve`, two `stampede-agent`s, `stampede-target`): following a run with `watch`,
+// stopping it with `abort`, and the exit codes and messages of `validate`, `report` and friends.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "tests/support/process.h"
+
+namespace stampede {
+namespace {
+
+using testing::BinPath;
+using testing::ChildProcess;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::RunCommand;
+
+// __FILE__ is the absolute source path (CMake passes absolute paths).
+const std::filesystem::path kRepoDir = std::filesystem::path(__FILE__).parent_path().parent_path();
+
+std::filesystem::path TempDir() {
+  auto dir = std::filesystem::temp_directory_path() /
+             absl::StrCat("stampede-cli-", getpid(), "-",
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::vector<std::vector<std::string>> Query(const std::string& db, const std::string& sql) {
+  sqlite3* conn = nullptr;
+  std::vector<std::vector<std::string>> rows;
+  if (sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << "cannot open " << db;
+    sqlite3_close(conn);
+    return rows;
+  }
+  sqlite3_busy_timeout(conn, 5000);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(conn, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(conn);
+  } else {
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+        const unsigned char* text = sqlite3_column_text(stmt, i);
+        row.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(conn);
+  return rows;
+}
+
+int64_t Int(const std::string& s) {
+  int64_t v = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(s, &v)) << s;
+  return v;
+}
+
+// The text of `"key": "VALUE"` after `from` in a JSON text.
+std::string JsonString(const std::string& json, const std::string& key, size_t from = 0) {
+  const std::string needle = absl::StrCat("\"", key, "\": \"");
+  size_t at = json.find(needle, from);
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no " << key << " in " << json.substr(0, 400);
+    return "";
+  }
+  at += needle.size();
+  return json.substr(at, json.find('"', at) - at);
+}
+
+// The number of `"key": N` after `from` in a JSON text.
+int64_t JsonInt(const std::string& json, const std::string& key, size_t from = 0) {
+  const std::string needle = absl::StrCat("\"", key, "\": ");
+  size_t at = json.find(needle, from);
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no " << key << " in " << json.substr(0, 400);
+    return -1;
+  }
+  at += needle.size();
+  return Int(json.substr(at, json.find_first_of(",}", at) - at));
+}
+
+// `stampede serve` and two agents (eastus, westeurope), one worker thread each.
+class Cluster {
+ public:
+  absl::Status Start(const std::filesystem::path& dir) {
+    db_ = (dir / "stampede.db").string();
+    auto serve =
+        ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0", "--db", db_});
+    if (!serve.ok()) return serve.status();
+    serve_ = std::make_unique<ChildProcess>(std::move(*serve));
+    auto line = serve_->WaitForLine("coordinator listening on", std::chrono::seconds(10));
+    if (!line.ok()) return line.status();
+    const size_t on = line->find(" on ") + 4;
+    address_ = std::string(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
+    for (const char* region : {"eastus", "westeurope"}) {
+      auto agent = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", address_,
+                                        "--name", absl::StrCat("agent-", region), "--region",
+                                        region, "--threads", "1"});
+      if (!agent.ok()) return agent.status();
+      agents_.push_back(std::make_unique<ChildProcess>(std::move(*agent)));
+    }
+    // Poll `stampede agents` until both are registered and idle (header + 2 rows).
+    for (int i = 0; i < 200; ++i) {
+      auto out = RunCommand({BinPath("stampede"), "agents", "--coordinator", address_});
+      if (out.ok() && out->exit_code == 0) {
+        int idle = 0;
+        for (absl::string_view l : absl::StrSplit(out->output, '\n')) {
+          idle += absl::StrContains(l, "agent-") && absl::StrContains(l, " idle ");
+        }
+        if (idle == 2) return absl::OkStatus();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return absl::DeadlineExceededError("agents did not register");
+  }
+  const std::string& address() const { return address_; }
+  const std::string& db() const { return db_; }
+
+ private:
+  std::unique_ptr<ChildProcess> serve_;
+  std::vector<std::unique_ptr<ChildProcess>> agents_;
+  std::string address_;
+  std::string db_;
+};
+
+std::string WritePlan(const std::filesystem::path& dir, int target_port, const std::string& stages,
+                      const std::string& agents) {
+  std::ofstream(dir / "payload.json") << "{\"inputs\": [[1, 2, 3]]}";
+  const std::string path = (dir / "plan.json").string();
+  std::ofstream(path) << absl::StrCat(R"({"name": "cli", "target": {"url": "http://127.0.0.1:)",
+                                      target_port, R"(/score", "headers": {"Content-Type": )",
+                                      R"("application/json"}, "payloadFile": "payload.json"},)",
+                                      R"( "agents": )", agents, R"(, "stages": )", stages, "}");
+  return path;
+}
+
+int64_t MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
+TEST(Cli, WatchFollowsAndAbortStopsALongRun) {
+  const auto dir = TempDir();
+  // ~100 ms per request, so that each agent always has several requests in flight.
+  int target_port = 0;
+  auto target = testing::StartTarget(
+      {"--replicas", "4", "--concurrency", "16", "--queue", "64", "--service-ms", "100"},
+      &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  Cluster cluster;
+  ASSERT_TRUE(cluster.Start(dir).ok());
+  // 30 s of 100 req/s per agent: far longer than the test lets it run.
+  const std::string plan =
+      WritePlan(dir, target_port, R"([{"rate": 100, "duration": "30s"}])", R"({"count": 2})");
+  const auto began = std::chrono::steady_clock::now();
+  auto run = ChildProcess::Start(
+      {BinPath("stampede"), "run", plan, "--coordinator", cluster.address(), "--json"});
+  ASSERT_TRUE(run.ok()) << run.status();
+  auto started = run->WaitForLine("started on 2 agent", std::chrono::seconds(20));
+  ASSERT_TRUE(started.ok()) << started.status() << "\n" << run->output();
+  // "run r-YYYYMMDD-HHMMSS-NNN started on 2 agent(s): ..."
+  const size_t id_at = started->find("run ") + 4;
+  const std::string run_id = started->substr(id_at, started->find(' ', id_at) - id_at);
+  ASSERT_TRUE(absl::StartsWith(run_id, "r-")) << *started;
+
+  auto watch = ChildProcess::Start(
+      {BinPath("stampede"), "watch", run_id, "--coordinator", cluster.address()});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  // Progress lines (plain, not a tty): "[   1.0s] running: N requests, ...", about two a
+  // second. Wait for one showing a good part of a second's load, so the abort falls mid-run.
+  int64_t seen_requests = 0;
+  for (int i = 0; i < 40 && seen_requests < 150; ++i) {
+    auto line = watch->WaitForLine("running:", std::chrono::seconds(5));
+    ASSERT_TRUE(line.ok()) << line.status() << "\n" << watch->output();
+    const size_t at = line->find("running: ") + 9;
+    seen_requests = Int(line->substr(at, line->find(' ', at) - at));
+  }
+  ASSERT_GE(seen_requests, 150) << watch->output();
+  ASSERT_LT(MsSince(began), 25'000) << "too slow to abort mid-run";
+
+  auto abort =
+      RunCommand({BinPath("stampede"), "abort", run_id, "--coordinator", cluster.address()});
+  const auto aborted_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(abort.ok()) << abort.status();
+  EXPECT_EQ(abort->exit_code, 0) << abort->output;
+  EXPECT_THAT(abort->output, HasSubstr(absl::StrCat("run ", run_id, ": aborted")));
+
+  // Both followers end promptly. A run that did not finish cleanly is exit 1 (coordinator/cli.h:
+  // "1 ... the run did not finish"; PrintReport returns 1 when state != "finished").
+  auto run_code = run->Wait(std::chrono::seconds(15));
+  ASSERT_TRUE(run_code.ok()) << run_code.status() << "\n" << run->output();
+  EXPECT_EQ(*run_code, 1) << run->output();
+  auto watch_code = watch->Wait(std::chrono::seconds(15));
+  ASSERT_TRUE(watch_code.ok()) << watch_code.status() << "\n" << watch->output();
+  EXPECT_EQ(*watch_code, 1) << watch->output();
+  EXPECT_LT(MsSince(aborted_at), 10'000) << "run/watch did not end soon after the abort";
+  EXPECT_LT(MsSince(began), 29'000) << "the run was not stopped early";
+  // run --json: the report on stdout says aborted; watch printed the text report after progress.
+  EXPECT_THAT(run->output(), HasSubstr("\"state\": \"aborted\""));
+  EXPECT_THAT(watch->output(), HasSubstr("aborted"));
+  EXPECT_THAT(watch->output(), Not(HasSubstr("lost the coordinator")));
+  if (getenv("CLI_TEST_VERBOSE")) std::cerr << watch->output() << run->output();
+
+  // The stored report agrees with the raw records.
+  auto report = RunCommand({BinPath("stampede"), "report", run_id, "--coordinator",
+                            cluster.address(), "--format", "json"});
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->exit_code, 0) << report->output;
+  const std::string& json = report->output;
+  EXPECT_EQ(JsonString(json, "state"), "aborted");
+  const int64_t reported = JsonInt(json, "requests", json.find("\"totals\""));
+  const std::string where = absl::StrCat(" WHERE run_id='", run_id, "'");
+  const auto count = Query(cluster.db(), absl::StrCat("SELECT COUNT(*) FROM records", where));
+  ASSERT_EQ(count.size(), 1u);
+  EXPECT_EQ(Int(count[0][0]), reported);
+  EXPECT_GT(reported, 0);
+  EXPECT_LT(reported, 2 * 100 * 30) << "more requests than a full run";
+  // Polled: the coordinator writes the final run row just after it reports the run done (a
+  // product race, see link_test's StoredRunIsFinalWhenWaitDoneReturns).
+  const std::string run_row_sql = absl::StrCat("SELECT state, requests FROM runs", where);
+  for (int i = 0; i < 100; ++i) {
+    const auto row = Query(cluster.db(), run_row_sql);
+    if (!row.empty() && row[0][0] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto stored_run = Query(cluster.db(), run_row_sql);
+  ASSERT_EQ(stored_run.size(), 1u);
+  EXPECT_EQ(stored_run[0][0], "aborted");
+  EXPECT_EQ(Int(stored_run[0][1]), reported);
+
+  // `aborted` records are exactly the requests in flight at the stop. Per agent (one worker
+  // each): every aborted record ends at the stop instant (start + latency, the same for all),
+  // no request of any kind started after it, and every other request ended before it.
+  const auto per_agent = Query(
+      cluster.db(), absl::StrCat("SELECT agent, COUNT(*), MIN(ts_ns + latency_us * 1000), "
+                                 "MAX(ts_ns + latency_us * 1000), MAX(latency_us) FROM records",
+                                 where, " AND error = 'aborted' GROUP BY agent ORDER BY agent"));
+  int64_t aborted_total = 0;
+  for (const auto& row : per_agent) {
+    const std::string& agent = row[0];
+    const int64_t n = Int(row[1]);
+    const int64_t stop_lo = Int(row[2]);
+    const int64_t stop_hi = Int(row[3]);
+    aborted_total += n;
+    // At 100 req/s and ~100 ms each, about 10 are in flight; never more than the run's rate
+    // times the plan's 30 s default timeout would allow, and in practice far fewer.
+    EXPECT_LE(n, 64) << agent;
+    // One stop instant per worker (µs truncation of the latencies).
+    EXPECT_LE(stop_hi - stop_lo, 2'000'000) << agent << ": aborted records end at different times";
+    // In flight means started within a request's life before the stop (100 ms service plus
+    // queueing), not requests of a later part of the schedule.
+    EXPECT_LT(Int(row[4]), 5'000'000) << agent;
+    const auto after =
+        Query(cluster.db(), absl::StrCat("SELECT COUNT(*) FROM records", where, " AND agent='",
+                                         agent, "' AND ts_ns > ", stop_hi));
+    EXPECT_EQ(Int(after[0][0]), 0) << agent << ": requests started after the stop";
+    const auto completed_late = Query(
+        cluster.db(), absl::StrCat("SELECT COUNT(*) FROM records", where, " AND agent='", agent,
+                                   "' AND error <> 'aborted' AND ts_ns + latency_us * 1000 > ",
+                                   stop_hi + 2'000'000));
+    EXPECT_EQ(Int(completed_late[0][0]), 0) << agent << ": completions after the stop";
+  }
+  // With ~10 requests in flight per agent at any moment, the stop catches some.
+  EXPECT_GT(aborted_total, 0) << "no request was in flight at the stop?";
+  EXPECT_EQ(JsonInt(json, "aborted", json.find("\"byError\"")), aborted_total);
+
+  // `stampede runs` lists it as aborted.
+  auto runs = RunCommand({BinPath("stampede"), "runs", "--coordinator", cluster.address()});
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->exit_code, 0);
+  bool listed = false;
+  for (absl::string_view l : absl::StrSplit(runs->output, '\n')) {
+    if (absl::StrContains(l, run_id)) listed = absl::StrContains(l, "aborted");
+  }
+  EXPECT_TRUE(listed) << runs->output;
+
+  // Aborting again is harmless and says what the run is; an unknown run is exit 3, named.
+  auto again =
+      RunCommand({BinPath("stampede"), "abort", run_id, "--coordinator", cluster.address()});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->exit_code, 0) << again->output;
+  EXPECT_THAT(again->output, HasSubstr("aborted"));
+  auto unknown =
+      RunCommand({BinPath("stampede"), "abort", "r-nope", "--coordinator", cluster.address()});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->exit_code, 3) << unknown->output;
+  EXPECT_THAT(unknown->output, HasSubstr("r-nope"));
+}
+
+TEST(Cli, WatchOfAFinishedRunPrintsItsReport) {
+  const auto dir = TempDir();
+  int target_port = 0;
+  auto target = testing::StartTarget({"--replicas", "2", "--concurrency", "8", "--service-ms", "1"},
+                                     &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  Cluster cluster;
+  ASSERT_TRUE(cluster.Start(dir).ok());
+  const std::string plan =
+      WritePlan(dir, target_port, R"([{"concurrency": 2, "requests": 100}])", R"({"count": 2})");
+  auto run = RunCommand({BinPath("stampede"), "run", plan, "--coordinator", cluster.address()});
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->exit_code, 0) << run->output;
+  const size_t id_at = run->output.find("run r-") + 4;
+  const std::string run_id = run->output.substr(id_at, run->output.find(' ', id_at) - id_at);
+  auto watch =
+      RunCommand({BinPath("stampede"), "watch", run_id, "--coordinator", cluster.address()}, {},
+                 std::chrono::seconds(20));
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  EXPECT_EQ(watch->exit_code, 0) << watch->output;
+  EXPECT_THAT(watch->output, HasSubstr("finished: 200 requests"));
+  EXPECT_THAT(watch->output, HasSubstr(run_id));
+  // An unknown run: exit 3, named.
+  auto unknown =
+      RunCommand({BinPath("stampede"), "watch", "r-nope", "--coordinator", cluster.address()});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->exit_code, 3) << unknown->output;
+  EXPECT_THAT(unknown->output, HasSubstr("r-nope"));
+}
+
+TEST(Cli, ValidateExamplePlanAndBrokenPlan) {
+  const auto dir = TempDir();
+  const std::string smoke = (kRepoDir / "examples" / "smoke.json").string();
+  auto ok = RunCommand({BinPath("stampede"), "validate", smoke}, {"SCORING_KEY=test-key"});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->exit_code, 0) << ok->output;
+  EXPECT_THAT(ok->output, HasSubstr("ok: smoke"));
+  EXPECT_THAT(ok->output, Not(HasSubstr("test-key"))) << "the key must never be printed";
+
+  // A negative rate in the second stage: exit 2, the field path named.
+  std::ofstream(dir / "payload.json") << "{}";
+  const std::string broken = (dir / "broken.json").string();
+  std::ofstream(broken)
+      << R"({"name": "broken", "target": {"url": "http://127.0.0.1:1/score",)"
+      << R"( "payloadFile": "payload.json"}, "stages": [)"
+      << R"({"concurrency": 1, "requests": 10}, {"rate": -5, "duration": "1s"}]})";
+  auto bad = RunCommand({BinPath("stampede"), "validate", broken});
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_EQ(bad->exit_code, 2) << bad->output;
+  EXPECT_THAT(bad->output, HasSubstr("invalid"));
+  EXPECT_THAT(bad->output, HasSubstr("stages[1].rate"));
+
+  // Not JSON at all, and a missing file: exit 2 too.
+  std::ofstream(dir / "not.json") << "this is not json";
+  auto garbage = RunCommand({BinPath("stampede"), "validate", (dir / "not.json").string()});
+  ASSERT_TRUE(garbage.ok());
+  EXPECT_EQ(garbage->exit_code, 2) << garbage->output;
+  auto missing = RunCommand({BinPath("stampede"), "validate", (dir / "nope.json").string()});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->exit_code, 2) << missing->output;
+  EXPECT_THAT(missing->output, HasSubstr("nope.json"));
+}
+
+TEST(Cli, UsageErrorsExitTwo) {
+  auto unknown = RunCommand({BinPath("stampede"), "frobnicate"});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->exit_code, 2) << unknown->output;
+  EXPECT_THAT(unknown->output, HasSubstr("unknown command \"frobnicate\""));
+  EXPECT_THAT(unknown->output, HasSubstr("usage: stampede COMMAND"));
+
+  auto none = RunCommand({BinPath("stampede")});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->exit_code, 2) << none->output;
+
+  // A bad --format is refused before any coordinator is dialled (none runs on this address).
+  auto format = RunCommand(
+      {BinPath("stampede"), "report", "r-any", "--format", "xml", "--coordinator", "127.0.0.1:1"});
+  ASSERT_TRUE(format.ok());
+  EXPECT_EQ(format->exit_code, 2) << format->output;
+  EXPECT_THAT(format->output, HasSubstr("--format"));
+  EXPECT_THAT(format->output, HasSubstr("xml"));
+
+  auto watch = RunCommand({BinPath("stampede"), "watch"});
+  ASSERT_TRUE(watch.ok());
+  EXPECT_EQ(watch->exit_code, 2) << watch->output;
+  auto abort = RunCommand({BinPath("stampede"), "abort"});
+  ASSERT_TRUE(abort.ok());
+  EXPECT_EQ(abort->exit_code, 2) << abort->output;
+
+  auto help = RunCommand({BinPath("stampede"), "--help"});
+  ASSERT_TRUE(help.ok());
+  EXPECT_EQ(help->exit_code, 0);
+  EXPECT_THAT(help->output, HasSubstr("watch RUN"));
+  EXPECT_THAT(help->output, HasSubstr("abort RUN"));
+}
+
+TEST(Cli, AgentRunsAPlanAlone) {
+  const auto dir = TempDir();
+  int target_port = 0;
+  auto target = testing::StartTarget({"--replicas", "2", "--concurrency", "8", "--service-ms", "1"},
+                                     &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  const std::string plan =
+      WritePlan(dir, target_port, R"([{"concurrency": 2, "requests": 150}])", R"({})");
+  const std::string csv = (dir / "records.csv").string();
+  auto run = RunCommand(
+      {BinPath("stampede-agent"), "run", plan, "--out", csv, "--threads", "1", "--quiet"}, {},
+      std::chrono::seconds(30));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->exit_code, 0) << run->output;
+  EXPECT_THAT(run->output, HasSubstr("150"));
+  std::ifstream in(csv);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) lines += !line.empty();
+  EXPECT_EQ(lines, 151) << "a header and one line per request";
+
+  auto bad = RunCommand({BinPath("stampede-agent"), "run", plan, "--threads", "zero"});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->exit_code, 2) << bad->output;
+  EXPECT_THAT(bad->output, HasSubstr("--threads"));
+}
+
+}  // namespace
+}  // namespace stampede
