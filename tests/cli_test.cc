@@ -19,10 +19,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "tests/support/e2e.h"
 #include "tests/support/process.h"
 
 namespace stampede {
 namespace {
+
+using testing::Int;
+using testing::Query;
 
 using testing::BinPath;
 using testing::ChildProcess;
@@ -32,48 +36,6 @@ using testing::RunCommand;
 
 // __FILE__ is the absolute source path (CMake passes absolute paths).
 const std::filesystem::path kRepoDir = std::filesystem::path(__FILE__).parent_path().parent_path();
-
-std::filesystem::path TempDir() {
-  auto dir = std::filesystem::temp_directory_path() /
-             absl::StrCat("stampede-cli-", getpid(), "-",
-                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-std::vector<std::vector<std::string>> Query(const std::string& db, const std::string& sql) {
-  sqlite3* conn = nullptr;
-  std::vector<std::vector<std::string>> rows;
-  if (sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << "cannot open " << db;
-    sqlite3_close(conn);
-    return rows;
-  }
-  sqlite3_busy_timeout(conn, 5000);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(conn, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(conn);
-  } else {
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const unsigned char* text = sqlite3_column_text(stmt, i);
-        row.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
-      }
-      rows.push_back(std::move(row));
-    }
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(conn);
-  return rows;
-}
-
-int64_t Int(const std::string& s) {
-  int64_t v = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(s, &v)) << s;
-  return v;
-}
 
 // The text of `"key": "VALUE"` after `from` in a JSON text.
 std::string JsonString(const std::string& json, const std::string& key, size_t from = 0) {
@@ -160,7 +122,7 @@ int64_t MsSince(std::chrono::steady_clock::time_point t) {
 }
 
 TEST(Cli, WatchFollowsAndAbortStopsALongRun) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-cli");
   // ~100 ms per request, so that each agent always has several requests in flight.
   int target_port = 0;
   auto target = testing::StartTarget(
@@ -308,7 +270,7 @@ TEST(Cli, WatchFollowsAndAbortStopsALongRun) {
 }
 
 TEST(Cli, WatchOfAFinishedRunPrintsItsReport) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-cli");
   int target_port = 0;
   auto target = testing::StartTarget({"--replicas", "2", "--concurrency", "8", "--service-ms", "1"},
                                      &target_port);
@@ -338,7 +300,7 @@ TEST(Cli, WatchOfAFinishedRunPrintsItsReport) {
 }
 
 TEST(Cli, ValidateExamplePlanAndBrokenPlan) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-cli");
   const std::string smoke = (kRepoDir / "examples" / "smoke.json").string();
   auto ok = RunCommand({BinPath("stampede"), "validate", smoke}, {"SCORING_KEY=test-key"});
   ASSERT_TRUE(ok.ok()) << ok.status();
@@ -404,7 +366,7 @@ TEST(Cli, UsageErrorsExitTwo) {
 }
 
 TEST(Cli, AgentRunsAPlanAlone) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-cli");
   int target_port = 0;
   auto target = testing::StartTarget({"--replicas", "2", "--concurrency", "8", "--service-ms", "1"},
                                      &target_port);

@@ -17,10 +17,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/histogram.h"
+#include "tests/support/e2e.h"
 #include "tests/support/process.h"
 
 namespace stampede {
 namespace {
+
+using testing::Int;
+using testing::Query;
 
 using ::testing::HasSubstr;
 using testing::BinPath;
@@ -28,47 +32,6 @@ using testing::ChildProcess;
 using testing::RunCommand;
 
 const char* kRegions[] = {"eastus", "westeurope", "southeastasia"};
-
-std::filesystem::path TempDir() {
-  auto dir = std::filesystem::temp_directory_path() /
-             absl::StrCat("stampede-dist-", getpid(), "-",
-                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-// Runs one SQL query returning rows of text columns.
-std::vector<std::vector<std::string>> Query(const std::string& db, const std::string& sql) {
-  sqlite3* conn = nullptr;
-  std::vector<std::vector<std::string>> rows;
-  if (sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << "cannot open " << db;
-    return rows;
-  }
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(conn, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(conn);
-  } else {
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const unsigned char* text = sqlite3_column_text(stmt, i);
-        row.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
-      }
-      rows.push_back(std::move(row));
-    }
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(conn);
-  return rows;
-}
-
-int64_t Int(const std::string& s) {
-  int64_t v = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(s, &v)) << s;
-  return v;
-}
 
 // Extracts a number that follows `"key": ` after `from` in a JSON text.
 double JsonNumber(const std::string& json, const std::string& key, size_t from = 0) {
@@ -139,7 +102,7 @@ std::string WritePlan(const std::filesystem::path& dir, int target_port,
 }
 
 TEST(Distributed, ThreeRegionsEveryRequestStoredOnceAndMergedViewsAgree) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-dist");
   int target_port = 0;
   auto target = testing::StartTarget(
       {"--replicas", "4", "--concurrency", "16", "--queue", "64", "--service-ms", "2"},
@@ -224,7 +187,7 @@ TEST(Distributed, ThreeRegionsEveryRequestStoredOnceAndMergedViewsAgree) {
 }
 
 TEST(Distributed, KilledAgentIsMarkedLostAndItsRecordsAreKept) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-dist");
   int target_port = 0;
   auto target = testing::StartTarget({"--replicas", "4", "--concurrency", "16", "--queue", "64",
                                       "--service-ms", "2"},
@@ -268,7 +231,7 @@ TEST(Distributed, KilledAgentIsMarkedLostAndItsRecordsAreKept) {
 }
 
 TEST(Distributed, ClearErrorsAndNonZeroExits) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-dist");
   Cluster cluster;
   ASSERT_TRUE(cluster.Start(dir).ok());
   // Unknown run id.

@@ -27,23 +27,17 @@
 #include "coordinator/server.h"
 #include "coordinator/store.h"
 #include "tests/support/bad_server.h"
+#include "tests/support/e2e.h"
 #include "tests/support/tcp_proxy.h"
 
 namespace stampede {
 namespace {
 
+using testing::Query;
+
 using testing::BadServer;
 using testing::Misbehaviour;
 using testing::TcpProxy;
-
-std::filesystem::path TempDir() {
-  auto dir = std::filesystem::temp_directory_path() /
-             absl::StrCat("stampede-link-", getpid(), "-",
-                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 // Polls `done` every 10 ms until it holds or `timeout` passes; returns its last value.
 template <typename F>
@@ -54,34 +48,6 @@ bool PollUntil(F done, std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= deadline) return done();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-}
-
-// One SQL query returning rows of text columns (read-only connection to the store's file).
-std::vector<std::vector<std::string>> Query(const std::string& db, const std::string& sql) {
-  sqlite3* conn = nullptr;
-  std::vector<std::vector<std::string>> rows;
-  if (sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << "cannot open " << db;
-    sqlite3_close(conn);
-    return rows;
-  }
-  sqlite3_busy_timeout(conn, 5000);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(conn, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(conn);
-  } else {
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const unsigned char* text = sqlite3_column_text(stmt, i);
-        row.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
-      }
-      rows.push_back(std::move(row));
-    }
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(conn);
-  return rows;
 }
 
 int64_t QueryInt(const std::string& db, const std::string& sql) {
@@ -279,7 +245,7 @@ void ExpectExactlyOnce(LinkCluster& cluster, const std::string& run_id, int agen
 }
 
 TEST(Link, LinkDropMidRunLosesNothing) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-link");
   LinkCluster cluster;
   ASSERT_NO_FATAL_FAILURE(cluster.Start(dir, 2, absl::Seconds(10)));
   Plan plan = PlanFor(Url(cluster.target_port()));
@@ -327,7 +293,7 @@ TEST(Link, LinkDropMidRunLosesNothing) {
 }
 
 TEST(Link, RepeatedCutsStillExact) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-link");
   LinkCluster cluster;
   ASSERT_NO_FATAL_FAILURE(cluster.Start(dir, 2, absl::Seconds(10)));
   Plan plan = PlanFor(Url(cluster.target_port()));
@@ -450,7 +416,7 @@ RecordBatch MakeBatch(const std::string& run_id, const std::string& agent, uint6
 }
 
 TEST(Link, ResentBatchCountedOnce) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-link");
   // Writers outlive the manager (its sessions write to them until they are closed).
   FakeAgentWriter writer1;
   FakeAgentWriter writer2;
@@ -538,7 +504,7 @@ TEST(Link, ResentBatchCountedOnce) {
 }
 
 TEST(Link, AgentLostOnlyAfterGrace) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-link");
   LinkCluster cluster;
   // 1 s rather than less: between its last clock pong and its first batch (~0.4 s: start
   // margin plus the first flush) a healthy agent sends nothing at all while it holds a run (see
@@ -638,7 +604,7 @@ TEST(Link, AgentLostOnlyAfterGrace) {
 // counted every pass as a write), and workers send no empty batches, so the coordinator saw
 // a silent session and dropped its later records.
 TEST(Link, ConnectedAgentWithSlowRequestsIsNotLost) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-link");
   auto stall = BadServer::Start(Misbehaviour::kStall);
   ASSERT_TRUE(stall.ok()) << stall.status();
   LinkCluster cluster;
@@ -666,7 +632,7 @@ TEST(Link, ConnectedAgentWithSlowRequestsIsNotLost) {
 // and its run_agents rows are final. Finalize once set `done` before writing them, so
 // `stampede runs` and `report --db` read a stale "running" row right after a run.
 TEST(Link, StoredRunIsFinalWhenWaitDoneReturns) {
-  const auto dir = TempDir();
+  const auto dir = testing::UniqueTestDir("stampede-link");
   LinkCluster cluster;
   ASSERT_NO_FATAL_FAILURE(cluster.Start(dir, 2, absl::Seconds(10)));
   for (int i = 0; i < 5; ++i) {
