@@ -3,7 +3,6 @@
 // stopping it with `abort`, and the exit codes and messages of `validate`, `report` and friends.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>

@@ -3,7 +3,6 @@
 // The store is then read with SQL and compared with the merged report.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <signal.h>
 
 #include <algorithm>

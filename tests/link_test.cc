@@ -5,7 +5,6 @@
 // exactly the requests the agents made.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
