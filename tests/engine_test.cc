@@ -158,6 +158,43 @@ TEST(Engine, StagesChangeAtTheRightRecords) {
   EXPECT_EQ((*server)->requests_seen(), rows.size());
 }
 
+TEST(Engine, ThinkTimePacesEachUser) {
+  auto server = BadServer::Start(Misbehaviour::kOk);
+  ASSERT_TRUE(server.ok());
+  Plan plan = PlanFor(Url((*server)->port()));
+  Stage* s = Closed(plan, 2, 20);
+  s->mutable_think_time()->set_nanos(50'000'000);  // 50 ms between a response and the next send
+  CollectSink sink;
+  RunPlan(plan, &sink);
+  const auto rows = sink.rows();
+  ASSERT_EQ(rows.size(), 20u);
+  // 2 users x 10 requests each, 50 ms apart: the last starts >= 9 x 50 ms after the first.
+  EXPECT_GE(rows.back().start_ns - rows.front().start_ns, 9 * 50'000'000 - 5'000'000);
+  EXPECT_LT(rows.back().start_ns - rows.front().start_ns, 2'000'000'000);
+}
+
+TEST(Engine, ClosedRampAddsUsersOverTheStage) {
+  // Each response takes ~1 s (200 bytes at one per 5 ms), longer than the 0.8 s stage, so each
+  // user sends exactly one request and its start shows when the ramp added that user.
+  auto server = BadServer::Start(Misbehaviour::kTrickle);
+  ASSERT_TRUE(server.ok());
+  Plan plan = PlanFor(Url((*server)->port()));
+  Stage* s = plan.add_stages();
+  s->set_concurrency(1);
+  s->set_ramp_to(8);
+  s->mutable_duration()->set_nanos(800'000'000);
+  CollectSink sink;
+  RunPlan(plan, &sink);
+  const auto rows = sink.rows();
+  ASSERT_EQ(rows.size(), 8u);
+  // Users = round(1 + 7 t / 0.8 s): user k (k = 2..8) joins at t = (k - 1.5) / 7 x 0.8 s.
+  for (size_t k = 2; k <= 8; ++k) {
+    const double joins_ms = (static_cast<double>(k) - 1.5) / 7.0 * 800.0;
+    EXPECT_NEAR(rows[k - 1].start_ns / 1e6, joins_ms, 40.0) << "user " << k;
+  }
+  EXPECT_LT(rows.front().start_ns, 5'000'000);  // the first user at once (its actual send time)
+}
+
 TEST(Engine, OpenRateIsHeldOverTheStage) {
   auto server = BadServer::Start(Misbehaviour::kOk);
   ASSERT_TRUE(server.ok());
