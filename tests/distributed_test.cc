@@ -229,6 +229,43 @@ TEST(Distributed, KilledAgentIsMarkedLostAndItsRecordsAreKept) {
   EXPECT_EQ(agents[2][1], "lost") << agents[2][0];
 }
 
+// The bearer key reaches the target (every request is accepted) but is never written to the
+// store, the report, or anything the CLI prints.
+TEST(Distributed, BearerKeyIsSentButNeverStoredOrPrinted) {
+  const auto dir = testing::UniqueTestDir("stampede-dist");
+  const std::string key = "sk-test-7f3c9e21d4b8a6";
+  int target_port = 0;
+  auto target = testing::StartTarget(
+      {"--replicas", "2", "--concurrency", "8", "--service-ms", "1", "--key", key}, &target_port);
+  ASSERT_TRUE(target.ok());
+  Cluster cluster;
+  ASSERT_TRUE(cluster.Start(dir).ok());
+  std::ofstream(dir / "payload.json") << "{\"inputs\": [[1]]}";
+  const std::string plan = (dir / "plan.json").string();
+  std::ofstream(plan) << absl::StrCat(
+      R"({"name": "keyed", "target": {"url": "http://127.0.0.1:)", target_port,
+      R"(/score", "payloadFile": "payload.json", "bearerTokenEnv": "STAMPEDE_TEST_KEY"},)",
+      R"( "agents": {"count": 3}, "stages": [{"concurrency": 2, "requests": 50}]})");
+  auto run = RunCommand({BinPath("stampede"), "run", plan, "--coordinator", cluster.address()},
+                        {absl::StrCat("STAMPEDE_TEST_KEY=", key)}, std::chrono::seconds(60));
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->output;
+  EXPECT_THAT(run->output, HasSubstr("200: 150"));  // the target took the key every time
+  EXPECT_EQ(run->output.find(key), std::string::npos);
+  auto report = RunCommand({BinPath("stampede"), "report",
+                            Query(cluster.db(), "SELECT run_id FROM runs")[0][0], "--db",
+                            cluster.db(), "--format", "json"});
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->output.find(key), std::string::npos);
+  // Nowhere in the database files (main file and write-ahead log), as raw bytes.
+  for (const std::string suffix : {"", "-wal"}) {
+    std::ifstream file(cluster.db() + suffix, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find(key), std::string::npos) << cluster.db() << suffix;
+  }
+}
+
 TEST(Distributed, ClearErrorsAndNonZeroExits) {
   const auto dir = testing::UniqueTestDir("stampede-dist");
   Cluster cluster;
