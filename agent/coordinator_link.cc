@@ -4,6 +4,10 @@
 #include <iostream>
 #include <thread>
 
+#include <curl/curl.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/plan_loader.h"
 
@@ -252,14 +256,34 @@ void CoordinatorLink::WriterLoop(
   }
 }
 
+std::string CoordinatorLink::CheckTargetAllowed(const Plan& plan) const {
+  if (options_.allowed_hosts.empty()) return "";
+  CURLU* url = curl_url();
+  char* host = nullptr;
+  std::string name;
+  if (curl_url_set(url, CURLUPART_URL, plan.target().url().c_str(), 0) == CURLUE_OK &&
+      curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != nullptr) {
+    name = absl::AsciiStrToLower(host);
+  }
+  curl_free(host);
+  curl_url_cleanup(url);
+  for (const std::string& allowed : options_.allowed_hosts) {
+    const std::string a = absl::AsciiStrToLower(allowed);
+    if (a == name) return "";
+    if (absl::StartsWith(a, "*.") && absl::EndsWith(name, a.substr(1))) return "";
+  }
+  return absl::StrCat("target host \"", name, "\" is not in this agent's --allow-host list");
+}
+
 void CoordinatorLink::HandleStart(const StartRun& start) {
+  const std::string refused = CheckTargetAllowed(start.plan());
   absl::MutexLock lock(&mu_);
   if (runs_.count(start.run_id())) return;  // a repeated StartRun after a reconnect
-  if (Busy()) {
+  if (Busy() || !refused.empty()) {
     // Answer with a failed finish so the coordinator does not wait for this agent.
     AgentMessage m;
     m.mutable_finished()->set_run_id(start.run_id());
-    m.mutable_finished()->set_error("agent is busy with another run");
+    m.mutable_finished()->set_error(refused.empty() ? "agent is busy with another run" : refused);
     outbox_.push_back(std::move(m));
     wake_ = true;
     return;

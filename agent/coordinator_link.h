@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -32,6 +33,9 @@ struct LinkOptions {
   std::string token;
   // Worker threads; when > 0 it overrides what the coordinator asks for.
   int threads = 0;
+  // Target hosts this agent accepts plans for ("host" exactly, or "*.domain" for any name
+  // under it); empty accepts any. A plan for another host is refused, never run.
+  std::vector<std::string> allowed_hosts;
   absl::Duration heartbeat = absl::Seconds(1);
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
@@ -66,6 +70,8 @@ class CoordinatorLink {
   void ServeConnection(std::string* rejected);
   void WriterLoop(grpc::ClientReaderWriter<AgentMessage, CoordinatorMessage>* stream);
   void HandleStart(const StartRun& start);
+  // Empty when the plan's target host is allowed, else why not.
+  std::string CheckTargetAllowed(const Plan& plan) const;
   void Wake();
   bool Busy() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

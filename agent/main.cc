@@ -21,7 +21,7 @@ constexpr char kUsage[] =
     "  stampede-agent run PLAN.json [--out records.csv] [--json] [--threads N] [--quiet]\n"
     "      run a plan on this machine alone and print a summary\n"
     "  stampede-agent --coordinator HOST:PORT [--name N] [--region R] [--label k=v]...\n"
-    "                 [--token T] [--threads N]\n"
+    "                 [--token T] [--threads N] [--allow-host HOST|*.DOMAIN]...\n"
     "      dial out to a coordinator and run the plans it pushes (reconnects by itself)\n";
 
 std::string DefaultName() {
@@ -43,7 +43,7 @@ int ServeCoordinator(const std::vector<std::string>& args) {
     };
     const std::string* v = nullptr;
     if (a == "--coordinator" || a == "--name" || a == "--region" || a == "--label" ||
-        a == "--token" || a == "--threads") {
+        a == "--token" || a == "--threads" || a == "--allow-host") {
       v = value();
       if (v == nullptr) {
         std::cerr << "stampede-agent: " << a << ": needs a value\n";
@@ -57,6 +57,7 @@ int ServeCoordinator(const std::vector<std::string>& args) {
     if (a == "--name") options.name = *v;
     if (a == "--region") options.region = *v;
     if (a == "--token") options.token = *v;
+    if (a == "--allow-host") options.allowed_hosts.push_back(*v);
     if (a == "--label") {
       const size_t eq = v->find('=');
       if (eq == std::string::npos || eq == 0) {

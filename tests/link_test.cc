@@ -102,7 +102,9 @@ class LinkCluster {
 
   ~LinkCluster() { Stop(); }
 
-  void Start(const std::filesystem::path& dir, int agents, absl::Duration grace) {
+  // `allowed_hosts[i]`, when given, restricts agent i's targets (--allow-host).
+  void Start(const std::filesystem::path& dir, int agents, absl::Duration grace,
+             const std::vector<std::vector<std::string>>& allowed_hosts = {}) {
     db_ = (dir / "stampede.db").string();
     auto target = BadServer::Start(Misbehaviour::kOk);
     ASSERT_TRUE(target.ok()) << target.status();
@@ -132,6 +134,7 @@ class LinkCluster {
       link.min_backoff = absl::Milliseconds(20);
       link.max_backoff = absl::Milliseconds(200);
       link.heartbeat = absl::Milliseconds(100);
+      if (static_cast<size_t>(i) < allowed_hosts.size()) link.allowed_hosts = allowed_hosts[i];
       a->link = std::make_unique<CoordinatorLink>(link);
       Agent* raw = a.get();
       a->thread = std::thread([raw] { raw->result = raw->link->Run(); });
@@ -653,6 +656,32 @@ TEST(Link, StoredRunIsFinalWhenWaitDoneReturns) {
     EXPECT_EQ(QueryInt(cluster.db(), absl::StrCat("SELECT COUNT(*) FROM run_agents", where)), 2)
         << run_id << ": run_agents rows right after WaitDone";
   }
+}
+
+// An agent restricted to other hosts refuses the plan (and says why); one allowed to this host
+// runs it. The run ends, with the refusal as the refusing agent's state.
+TEST(Link, AgentRefusesTargetsOutsideItsAllowList) {
+  const auto dir = testing::UniqueTestDir("stampede-link");
+  LinkCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(cluster.Start(dir, 2, absl::Seconds(5),
+                                        {{"*.example.internal"}, {"model.example.internal",
+                                                                  "127.0.0.1"}}));
+  Plan plan = PlanFor(Url(cluster.target_port()));
+  AddOpenStage(plan, 100, 500);
+  const std::string run_id = StartRunOrDie(cluster.manager(), plan);
+  ASSERT_FALSE(run_id.empty());
+  ASSERT_TRUE(cluster.manager().WaitDone(run_id, absl::Seconds(30)));
+  auto report = cluster.manager().GetReport(run_id);
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::map<std::string, AgentResult> by_name;
+  for (const AgentResult& r : report->by_agent()) by_name[r.agent().name()] = r;
+  EXPECT_THAT(by_name["agent-0"].state(),
+              ::testing::HasSubstr("target host \"127.0.0.1\" is not in this agent's "
+                                   "--allow-host list"));
+  EXPECT_EQ(by_name["agent-0"].totals().requests(), 0u);
+  EXPECT_EQ(by_name["agent-1"].state(), "finished");
+  EXPECT_EQ(by_name["agent-1"].totals().requests(), 50u);
+  EXPECT_EQ(report->state(), "finished-with-lost-agents");
 }
 
 }  // namespace
