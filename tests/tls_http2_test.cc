@@ -61,19 +61,26 @@ class Nginx : public ::testing::Test {
   void StartNginx() {
     https_port_ = FreePort();
     h2c_port_ = FreePort();
+    plain_port_ = FreePort();
     const std::string d = dir_.string();
     std::ofstream(dir_ / "nginx.conf") << absl::StrCat(
         "daemon off; master_process off; worker_processes 1; pid ", d, "/nginx.pid;\n",
         "error_log ", d, "/error.log;\n",
         "events { worker_connections 1024; }\n",
-        "http {\n  client_body_temp_path ", d, "/body;\n",
+        "http {\n  client_body_temp_path ", d, "/body;\n  proxy_temp_path ", d, "/proxy;\n",
         "  log_format proto '$server_protocol';\n",
-        "  access_log ", d, "/access.log proto;\n",
+        // /score is proxied to a plain local server: unlike `return`, proxying reads the whole
+        // request body first. nginx answers an HTTP/2 POST from `return` without reading the
+        // body and then resets the stream, which libcurl sometimes reports as an error.
         "  server {\n    listen 127.0.0.1:", https_port_, " ssl http2;\n",
+        "    access_log ", d, "/access.log proto;\n",
         "    ssl_certificate ", d, "/cert.pem; ssl_certificate_key ", d, "/key.pem;\n",
-        "    location = /score { return 200 '{\"score\":0.5}'; }\n  }\n",
+        "    location = /score { proxy_pass http://127.0.0.1:", plain_port_, "/ok; }\n  }\n",
         "  server {\n    listen 127.0.0.1:", h2c_port_, " http2;\n",
-        "    location = /score { return 200 '{\"score\":0.5}'; }\n  }\n}\n");
+        "    access_log ", d, "/access.log proto;\n",
+        "    location = /score { proxy_pass http://127.0.0.1:", plain_port_, "/ok; }\n  }\n",
+        "  server {\n    listen 127.0.0.1:", plain_port_, ";\n    access_log off;\n",
+        "    location = /ok { return 200 '{\"score\":0.5}'; }\n  }\n}\n");
     auto child = ChildProcess::Start(
         {"/usr/sbin/nginx", "-c", (dir_ / "nginx.conf").string(), "-p", d});
     if (!child.ok()) return;
@@ -140,6 +147,7 @@ class Nginx : public ::testing::Test {
   std::filesystem::path dir_;
   int https_port_ = 0;
   int h2c_port_ = 0;
+  int plain_port_ = 0;
   bool started_ = false;
   std::unique_ptr<ChildProcess> nginx_;
 };
