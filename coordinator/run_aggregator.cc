@@ -80,6 +80,26 @@ void SparseHistogram::Merge(const SparseHistogram& o) {
   bucket_count = std::move(count_out);
 }
 
+void SparseHistogram::Coarsen(int bits) {
+  if (bits <= 0 || index.empty()) return;
+  const uint32_t low = (1u << bits) - 1;
+  const uint32_t middle = 1u << (bits - 1);
+  // The mapping never decreases an index's order, so the list stays sorted: merge neighbours.
+  size_t out = 0;
+  for (size_t i = 0; i < index.size(); ++i) {
+    const uint32_t folded = (index[i] & ~low) | middle;
+    if (out > 0 && index[out - 1] == folded) {
+      bucket_count[out - 1] += bucket_count[i];
+    } else {
+      index[out] = folded;
+      bucket_count[out] = bucket_count[i];
+      ++out;
+    }
+  }
+  index.resize(out);
+  bucket_count.resize(out);
+}
+
 HistogramData SparseHistogram::ToProto() const {
   // The same run-length form as Histogram::ToProto (maximal runs of adjacent buckets), so the
   // two are interchangeable and Histogram::FromProto reads this back.
@@ -252,8 +272,9 @@ PreparedBatch Prepare(const RecordBatch& b, int64_t clock_offset_ns, int64_t ori
   PreparedBatch out;
   out.requests = static_cast<uint64_t>(n);
   for (auto& [second, local] : seconds.cells()) {
-    out.seconds.emplace_back(
-        second, TimeCell{local.Compact(), SparseHistogram::FromProto(local.latency.ToProto())});
+    SparseHistogram latency = SparseHistogram::FromProto(local.latency.ToProto());
+    latency.Coarsen(aggregator_internal::kTimelineCoarsenBits);
+    out.seconds.emplace_back(second, TimeCell{local.Compact(), std::move(latency)});
   }
   for (auto& [stage, local] : stages.cells()) {
     out.stages.emplace_back(stage, StageCell{local.Compact(), std::move(local.latency)});

@@ -55,7 +55,15 @@ struct SparseHistogram {
   static SparseHistogram FromProto(const HistogramData& data);
   void Merge(const SparseHistogram& other);
   HistogramData ToProto() const;
+  // Folds each group of 2^bits adjacent buckets onto the group's middle bucket: 2^bits times
+  // fewer buckets for a wide distribution, percentiles within 2^(bits-11) of the exact value.
+  void Coarsen(int bits);
 };
+
+// Per-second timeline cells keep latencies at this coarser resolution (percentiles within 0.4%)
+// so that a long run's timeline costs ~8x less memory. Totals, regions, agents and stages come
+// from full-precision cells and keep the histogram's 0.05%.
+inline constexpr int kTimelineCoarsenBits = 3;
 
 struct TimeCell {
   Counts counts;
