@@ -59,6 +59,10 @@ bool CoordinatorLink::Busy() const {
 }
 
 absl::Status CoordinatorLink::Run() {
+  // Bad TLS files are a configuration error: say so instead of retrying forever.
+  if (auto credentials = MakeChannelCredentials(options_.tls); !credentials.ok()) {
+    return credentials.status();
+  }
   absl::Duration backoff = options_.min_backoff;
   while (true) {
     {
@@ -92,8 +96,9 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  auto channel = grpc::CreateCustomChannel(options_.coordinator,
-                                           grpc::InsecureChannelCredentials(), args);
+  auto credentials = MakeChannelCredentials(options_.tls);
+  if (!credentials.ok()) return;  // checked in Run(); files may have vanished since
+  auto channel = grpc::CreateCustomChannel(options_.coordinator, *credentials, args);
   auto stub = AgentLink::NewStub(channel);
   grpc::ClientContext context;
   {

@@ -21,6 +21,7 @@
 #include "agent/batch_spool.h"
 #include "agent/engine.h"
 #include "common/clock.h"
+#include "common/grpc_tls.h"
 #include "control.grpc.pb.h"
 
 namespace stampede {
@@ -31,6 +32,8 @@ struct LinkOptions {
   std::string region;
   std::map<std::string, std::string> labels;
   std::string token;
+  // ca: verify the coordinator over TLS; cert + key: this agent's certificate (mutual TLS).
+  TlsFiles tls;
   // Worker threads; when > 0 it overrides what the coordinator asks for.
   int threads = 0;
   // Target hosts this agent accepts plans for ("host" exactly, or "*.domain" for any name

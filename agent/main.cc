@@ -22,6 +22,7 @@ constexpr char kUsage[] =
     "      run a plan on this machine alone and print a summary\n"
     "  stampede-agent --coordinator HOST:PORT [--name N] [--region R] [--label k=v]...\n"
     "                 [--token T] [--threads N] [--allow-host HOST|*.DOMAIN]...\n"
+    "                 [--tls-ca CA.pem [--tls-cert CERT.pem --tls-key KEY.pem]]\n"
     "      dial out to a coordinator and run the plans it pushes (reconnects by itself)\n";
 
 std::string DefaultName() {
@@ -43,7 +44,8 @@ int ServeCoordinator(const std::vector<std::string>& args) {
     };
     const std::string* v = nullptr;
     if (a == "--coordinator" || a == "--name" || a == "--region" || a == "--label" ||
-        a == "--token" || a == "--threads" || a == "--allow-host") {
+        a == "--token" || a == "--threads" || a == "--allow-host" || a == "--tls-ca" ||
+        a == "--tls-cert" || a == "--tls-key") {
       v = value();
       if (v == nullptr) {
         std::cerr << "stampede-agent: " << a << ": needs a value\n";
@@ -58,6 +60,9 @@ int ServeCoordinator(const std::vector<std::string>& args) {
     if (a == "--region") options.region = *v;
     if (a == "--token") options.token = *v;
     if (a == "--allow-host") options.allowed_hosts.push_back(*v);
+    if (a == "--tls-ca") options.tls.ca = *v;
+    if (a == "--tls-cert") options.tls.cert = *v;
+    if (a == "--tls-key") options.tls.key = *v;
     if (a == "--label") {
       const size_t eq = v->find('=');
       if (eq == std::string::npos || eq == 0) {
@@ -96,7 +101,7 @@ int ServeCoordinator(const std::vector<std::string>& args) {
   stopper.join();
   if (!status.ok()) {
     std::cerr << "stampede-agent: " << status.message() << "\n";
-    return 3;
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
   }
   return 0;
 }

@@ -53,12 +53,18 @@ int CmdValidate(const Args& args) {
 }
 
 int CmdServe(const Args& args) {
-  auto flags = CliFlags::Parse(args, {"--listen", "--db", "--token", "--agent-grace"}, {});
+  auto flags = CliFlags::Parse(args,
+                               {"--listen", "--db", "--token", "--agent-grace", "--tls-cert",
+                                "--tls-key", "--tls-client-ca"},
+                               {});
   if (!flags.ok()) return Fail("serve", flags.status(), 2);
   ServerOptions options;
   options.listen = flags->GetOr("--listen", "127.0.0.1:7700");
   options.db_path = flags->GetOr("--db", "stampede.db");
   options.manager.token = TokenOr(flags->GetOr("--token", ""));
+  options.tls.cert = flags->GetOr("--tls-cert", "");
+  options.tls.key = flags->GetOr("--tls-key", "");
+  options.tls.ca = flags->GetOr("--tls-client-ca", "");
   if (auto grace = flags->Get("--agent-grace")) {
     if (!absl::ParseDuration(*grace, &options.manager.agent_grace) ||
         options.manager.agent_grace <= absl::ZeroDuration()) {
@@ -75,8 +81,13 @@ int CmdServe(const Args& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto server = CoordinatorServer::Start(options);
-  if (!server.ok()) return Fail("serve", server.status(), 3);
+  if (!server.ok()) {
+    return Fail("serve", server.status(),
+                server.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3);
+  }
   std::cout << "coordinator listening on " << (*server)->address() << ", store " << options.db_path
+            << (options.tls.empty() ? " (plaintext: use TLS beyond loopback)"
+                                    : options.tls.ca.empty() ? " (TLS)" : " (mutual TLS)")
             << std::endl;
   int sig = 0;
   sigwait(&signals, &sig);

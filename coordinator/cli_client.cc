@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_tls.h"
 
 namespace stampede {
 
@@ -24,12 +25,15 @@ absl::StatusOr<CoordinatorClient> DialCoordinator(const std::string& address,
                                                   const std::string& token) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  // TLS from $STAMPEDE_TLS_CA (and _CERT/_KEY for mutual TLS), like the token and address.
+  auto credentials = MakeChannelCredentials(TlsFilesFromEnv(), "STAMPEDE_TLS_");
+  if (!credentials.ok()) return credentials.status();
+  auto channel = grpc::CreateCustomChannel(address, *credentials, args);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
     return absl::UnavailableError(absl::StrCat(
         "cannot reach the coordinator at ", address,
         " (is `stampede serve` running there? use --coordinator HOST:PORT, or leave it out to run "
-        "embedded)"));
+        "embedded; a coordinator with TLS needs STAMPEDE_TLS_CA)"));
   }
   CoordinatorClient client;
   client.address = address;

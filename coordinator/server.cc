@@ -7,6 +7,8 @@ namespace stampede {
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     ServerOptions options) {
   auto server = std::unique_ptr<CoordinatorServer>(new CoordinatorServer());
+  auto credentials = MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   auto store = Store::Open(options.db_path);
   if (!store.ok()) return store.status();
   server->store_ = std::move(*store);
@@ -17,7 +19,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, *credentials, &port);
   builder.RegisterService(server->agent_link_.get());
   builder.RegisterService(server->coordinator_.get());
   // Record batches are ~100 KiB; leave room for large ones.

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/grpc_tls.h"
 #include "coordinator/run_manager.h"
 #include "coordinator/services.h"
 #include "coordinator/store.h"
@@ -19,6 +20,8 @@ struct ServerOptions {
   // host:port; port 0 lets the kernel pick (see CoordinatorServer::address()).
   std::string listen = "127.0.0.1:7700";
   std::string db_path = "stampede.db";
+  // cert + key: TLS; plus ca: mutual TLS (clients need a certificate from that CA).
+  TlsFiles tls;
   RunManagerOptions manager;
 };
 

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -264,6 +266,99 @@ TEST(Distributed, BearerKeyIsSentButNeverStoredOrPrinted) {
                             std::istreambuf_iterator<char>());
     EXPECT_EQ(bytes.find(key), std::string::npos) << cluster.db() << suffix;
   }
+}
+
+// Certificates for a coordinator on 127.0.0.1 and for one agent, from a throwaway CA.
+void MakeCertificates(const std::filesystem::path& dir) {
+  const std::string d = dir.string();
+  std::ofstream(dir / "san.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  const std::vector<std::vector<std::string>> steps = {
+      {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/ca.key", "-out",
+       d + "/ca.pem", "-days", "1", "-subj", "/CN=stampede-test-ca"},
+      {"req", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/server.key", "-out",
+       d + "/server.csr", "-subj", "/CN=127.0.0.1"},
+      {"x509", "-req", "-in", d + "/server.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
+       "-CAcreateserial", "-out", d + "/server.pem", "-days", "1", "-extfile", d + "/san.ext"},
+      {"req", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/agent.key", "-out",
+       d + "/agent.csr", "-subj", "/CN=agent"},
+      {"x509", "-req", "-in", d + "/agent.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
+       "-CAcreateserial", "-out", d + "/agent.pem", "-days", "1"}};
+  for (const auto& step : steps) {
+    std::vector<std::string> argv = {"/usr/bin/openssl"};
+    argv.insert(argv.end(), step.begin(), step.end());
+    auto r = RunCommand(argv);
+    ASSERT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->output : "openssl did not run");
+  }
+}
+
+// Polls `stampede agents` (with the given environment) until `name` is listed.
+bool AgentListed(const std::string& address, const std::vector<std::string>& env,
+                 const std::string& name) {
+  for (int i = 0; i < 200; ++i) {
+    auto out = RunCommand({BinPath("stampede"), "agents", "--coordinator", address}, env);
+    if (out.ok() && out->output.find(name) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST(Distributed, TlsAndMutualTlsOnTheLinks) {
+  if (access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl missing: scripts/setup.sh";
+  const auto dir = testing::UniqueTestDir("stampede-dist");
+  ASSERT_NO_FATAL_FAILURE(MakeCertificates(dir));
+  const std::string d = dir.string();
+  int target_port = 0;
+  auto target = testing::StartTarget({"--replicas", "2", "--concurrency", "8"}, &target_port);
+  ASSERT_TRUE(target.ok());
+  // Mutual TLS: the coordinator requires client certificates from the test CA.
+  auto serve = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0",
+                                    "--db", d + "/stampede.db", "--tls-cert", d + "/server.pem",
+                                    "--tls-key", d + "/server.key", "--tls-client-ca",
+                                    d + "/ca.pem"});
+  ASSERT_TRUE(serve.ok());
+  auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(10));
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_THAT(*line, HasSubstr("(mutual TLS)"));
+  const size_t on = line->find(" on ") + 4;
+  const std::string address = line->substr(on, line->find(',') - on);
+  // An agent without a client certificate cannot join; one with a certificate can.
+  auto stranger = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", address,
+                                       "--name", "stranger", "--region", "eastus", "--tls-ca",
+                                       d + "/ca.pem"});
+  auto agent = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", address, "--name",
+                                    "trusted", "--region", "eastus", "--tls-ca", d + "/ca.pem",
+                                    "--tls-cert", d + "/agent.pem", "--tls-key",
+                                    d + "/agent.key"});
+  ASSERT_TRUE(stranger.ok() && agent.ok());
+  const std::vector<std::string> client_env = {
+      absl::StrCat("STAMPEDE_TLS_CA=", d, "/ca.pem"),
+      absl::StrCat("STAMPEDE_TLS_CERT=", d, "/agent.pem"),
+      absl::StrCat("STAMPEDE_TLS_KEY=", d, "/agent.key")};
+  ASSERT_TRUE(AgentListed(address, client_env, "trusted"));
+  std::ofstream(dir / "payload.json") << "{}";
+  std::ofstream(dir / "plan.json") << absl::StrCat(
+      R"({"name": "tls", "target": {"url": "http://127.0.0.1:)", target_port,
+      R"(/score", "payloadFile": "payload.json"}, "stages": [{"concurrency": 2, "requests": 40}]})");
+  auto run = RunCommand({BinPath("stampede"), "run", d + "/plan.json", "--coordinator", address},
+                        client_env, std::chrono::seconds(60));
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->output;
+  EXPECT_THAT(run->output, HasSubstr("200: 40"));
+  EXPECT_THAT(run->output, HasSubstr("trusted"));
+  EXPECT_EQ(run->output.find("stranger"), std::string::npos);  // never registered
+  // A plaintext client is turned away with a message that points at the TLS setting.
+  auto plain = RunCommand({BinPath("stampede"), "agents", "--coordinator", address}, {},
+                          std::chrono::seconds(30));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->exit_code, 3);
+  EXPECT_THAT(plain->output, HasSubstr("STAMPEDE_TLS_CA"));
+  // A CA file that is not PEM is a clear configuration error, not endless retries.
+  std::ofstream(dir / "bogus.pem") << "not a certificate";
+  auto bogus = RunCommand({BinPath("stampede-agent"), "--coordinator", address, "--name", "x",
+                           "--region", "r", "--tls-ca", d + "/bogus.pem"});
+  ASSERT_TRUE(bogus.ok());
+  EXPECT_EQ(bogus->exit_code, 2);
+  EXPECT_THAT(bogus->output, HasSubstr("--tls-ca"));
 }
 
 TEST(Distributed, ClearErrorsAndNonZeroExits) {
