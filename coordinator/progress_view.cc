@@ -1,6 +1,7 @@
 #include "coordinator/progress_view.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -38,17 +39,17 @@ std::string ProgressView::Table(const Progress& p) {
   std::string out = absl::StrFormat("run %s  %s  %.1fs\n", p.run_id(), p.state(), p.elapsed_s());
   absl::StrAppend(&out, absl::StrFormat("%-16s %10s %9s %9s %10s %10s\n", "region", "requests",
                                         "errors", "req/s", "p50 ms", "p99 ms"));
-  // Totals per region are not in Progress; the table shows the last second per region and the
-  // run totals on the "all" row.
+  // Requests and errors are run totals; req/s and percentiles are the last complete second.
   absl::StrAppend(&out, Row("all", p.last_second().all(), p.totals()));
-  std::vector<std::string> regions;
-  for (const auto& [r, a] : p.last_second().by_region()) regions.push_back(r);
-  std::sort(regions.begin(), regions.end());
+  std::set<std::string> regions;
+  for (const auto& [r, a] : p.last_second().by_region()) regions.insert(r);
+  for (const auto& [r, a] : p.totals_by_region()) regions.insert(r);
   for (const auto& r : regions) {
-    const Aggregate& a = p.last_second().by_region().at(r);
-    absl::StrAppend(&out, absl::StrFormat("%-16s %10s %9d %9d %10s %10s\n", r, "", a.errors(),
-                                          a.requests(), Ms(PercentileMs(a, 50)),
-                                          Ms(PercentileMs(a, 99))));
+    auto second = p.last_second().by_region().find(r);
+    auto total = p.totals_by_region().find(r);
+    absl::StrAppend(&out, Row(r, second != p.last_second().by_region().end() ? second->second
+                                                                              : Aggregate(),
+                              total != p.totals_by_region().end() ? total->second : Aggregate()));
   }
   return out;
 }

@@ -520,13 +520,20 @@ Progress RunAggregator::LiveProgress(int64_t now_ns) const {
   uint64_t late = 0;
   uint64_t dropped = 0;
   absl::ReaderMutexLock lock(&mu_);
-  for (const AgentTotals& t : AgentTotalsLocked()) {
+  const std::vector<AgentTotals> agents = AgentTotalsLocked();
+  std::map<std::string, Counts> regions;
+  for (size_t i = 0; i < agents.size(); ++i) {
+    const AgentTotals& t = agents[i];
     total.Merge(t.counts);
     latency.Merge(t.latency);
     late += t.late;
     dropped += t.dropped;
+    regions[agents_[i].meta.region].Merge(t.counts);
   }
   *progress.mutable_totals() = ToAggregate(total, latency.ToProto(), late, dropped);
+  for (const auto& [region, counts] : regions) {
+    (*progress.mutable_totals_by_region())[region] = ToAggregate(counts, HistogramData(), 0, 0);
+  }
   // The current second is still filling (and its batches still in flight), so the newest
   // second shown is the one before; before the first second ends there is none.
   const int64_t current = FloorSeconds(since_origin);

@@ -472,6 +472,8 @@ TEST(RunAggregatorTest, LiveProgressShowsTheLastCompleteSecondOnly) {
   EXPECT_EQ(p.last_second().second(), 1);
   EXPECT_EQ(p.last_second().all().requests(), 20u);
   EXPECT_EQ(p.last_second().by_region().at("eastus").requests(), 20u);
+  // Running totals per region, for the live table's region rows.
+  EXPECT_EQ(p.totals_by_region().at("eastus").requests(), 35u);
 
   // Exactly at a second's boundary, the second just ended is complete.
   p = aggregator.LiveProgress(kOrigin + 3 * kSec);
