@@ -267,11 +267,14 @@ std::vector<std::shared_ptr<AgentSession>> RunManager::SelectAgents(const Plan& 
 }
 
 std::string RunManager::NewRunId() {
-  // Sortable by time, unique within the coordinator: r-YYYYMMDD-HHMMSS-NNN.
+  // Sortable by time: r-YYYYMMDD-HHMMSS-XXXX. The suffix steps through 16 bits from a random
+  // start per coordinator, so ids are unique within one coordinator and two coordinators (say,
+  // two embedded runs) sharing a store do not collide when they start in the same second.
   const absl::Time now = absl::FromUnixNanos(clock_->WallNs());
   absl::MutexLock lock(&mu_);
+  const uint32_t suffix = static_cast<uint32_t>((run_salt_ + ++run_counter_) & 0xffff);
   return absl::StrCat("r-", absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()), "-",
-                      absl::StrFormat("%03d", ++run_counter_ % 1000));
+                      absl::StrFormat("%04x", suffix));
 }
 
 absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,6 +107,7 @@ class RunManager {
   std::map<std::string, std::shared_ptr<AgentSession>> sessions_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);
   uint64_t run_counter_ ABSL_GUARDED_BY(mu_) = 0;
+  const uint64_t run_salt_ = std::random_device{}();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;
 };

@@ -44,12 +44,17 @@ CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 void CoordinatorServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  // Give streams a moment to end cleanly, then cancel them.
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  // Start() may have failed halfway (store or port unavailable): stop only what exists.
+  if (server_ != nullptr) {
+    // Give streams a moment to end cleanly, then cancel them.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
   manager_.reset();
-  (void)store_->Flush();
+  if (store_ != nullptr) (void)store_->Flush();
 }
 
-void CoordinatorServer::Wait() { server_->Wait(); }
+void CoordinatorServer::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
 
 }  // namespace stampede

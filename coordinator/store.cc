@@ -25,6 +25,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -817,9 +818,24 @@ std::string InsertSql(int rows) {
   return sql;
 }
 
+// Another process creating the same new file (two embedded runs sharing a store) holds locks
+// that a journal-mode change does not wait for: SQLite answers BUSY at once there, whatever the
+// busy timeout. So the whole preparation is retried while the file is busy, for as long as the
+// busy timeout would have waited.
+absl::Status PrepareSchemaWhenFree(sqlite3* db) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  while (true) {
+    absl::Status status = PrepareSchema(db);
+    const bool busy = (sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY;
+    if (status.ok() || !busy || std::chrono::steady_clock::now() >= deadline) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   ASSIGN_OR_RETURN(DbHandle meta_db, OpenConnection(path));
-  RETURN_IF_ERROR(PrepareSchema(meta_db.get()));
+  RETURN_IF_ERROR(PrepareSchemaWhenFree(meta_db.get()));
   // synchronous is per connection. NORMAL in WAL mode: a commit is durable against application
   // crashes, and the file stays consistent on power loss (the last commits may be lost). Commits
   // do not fsync; only checkpoints do. (OFF for the writer connection was measured: it saves

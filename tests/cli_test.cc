@@ -391,5 +391,35 @@ TEST(Cli, AgentRunsAPlanAlone) {
   EXPECT_THAT(bad->output, HasSubstr("--threads"));
 }
 
+// Two embedded runs (two in-process coordinators) sharing one store, started together: both
+// finish, with distinct run ids and every record stored once.
+TEST(Cli, ConcurrentEmbeddedRunsShareOneStore) {
+  const auto dir = testing::UniqueTestDir("stampede-cli");
+  int target_port = 0;
+  auto target = testing::StartTarget({"--replicas", "2", "--concurrency", "8", "--service-ms", "1"},
+                                     &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  const std::string plan =
+      WritePlan(dir, target_port, R"([{"concurrency": 2, "requests": 100}])", R"({})");
+  const std::string db = (dir / "shared.db").string();
+  std::vector<testing::ChildProcess> runs;
+  for (int i = 0; i < 2; ++i) {
+    auto run = testing::ChildProcess::Start({BinPath("stampede"), "run", plan, "--local-agents",
+                                             "1", "--db", db, "--quiet"});
+    ASSERT_TRUE(run.ok()) << run.status();
+    runs.push_back(std::move(*run));
+  }
+  for (auto& run : runs) {
+    auto code = run.Wait(std::chrono::seconds(60));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 0) << run.output();
+  }
+  const auto ids = Query(db, "SELECT COUNT(DISTINCT run_id), COUNT(*) FROM runs");
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0][0], "2");
+  EXPECT_EQ(ids[0][1], "2");
+  EXPECT_EQ(Query(db, "SELECT COUNT(*) FROM records")[0][0], "200");
+}
+
 }  // namespace
 }  // namespace stampede
