@@ -198,19 +198,25 @@ void Http1Client::Start(uint64_t cookie, uint64_t payload, int64_t now) {
     idle_.pop_back();
     if (c->fd < 0 || c->busy) c = nullptr;  // closed by the server while idle
   }
-  const bool reused = c != nullptr;
-  if (c == nullptr) {
+  if (c != nullptr) {
+    Begin(c, cookie, payload, /*reused=*/true, /*retried=*/false, now);
+  } else {
     int error = 0;
     c = Connect(now, &error);
     if (c == nullptr) {
-      immediate_.push_back({cookie, Result{ConnectError(error), 0, 0, 0}});
-      in_start_ = false;
-      return;
+      Report(cookie, Result{ConnectError(error), 0, 0, 0}, now);
+    } else {
+      Begin(c, cookie, payload, /*reused=*/false, /*retried=*/false, now);
     }
   }
+  in_start_ = false;
+}
+
+void Http1Client::Begin(Conn* c, uint64_t cookie, uint64_t payload, bool reused, bool retried,
+                        int64_t now) {
   c->busy = true;
   c->reused = reused;
-  c->retried = false;
+  c->retried = retried;
   c->cookie = cookie;
   c->payload = payload;
   c->written = 0;
@@ -218,7 +224,16 @@ void Http1Client::Start(uint64_t cookie, uint64_t payload, int64_t now) {
   c->parser.Reset(request_->head());
   deadlines_.push_back({now + request_->timeout_ns(), c, c->generation});
   if (!c->connecting) Send(c, now);
-  in_start_ = false;
+}
+
+void Http1Client::Report(uint64_t cookie, const Result& result, int64_t now) {
+  if (in_start_) {
+    // Never call back into the worker from inside Start: it would start the next request
+    // recursively (a refused connection fails at once, again and again).
+    immediate_.push_back({cookie, result});
+    return;
+  }
+  done_(cookie, result, now);
 }
 
 void Http1Client::Send(Conn* c, int64_t now) {
@@ -267,24 +282,10 @@ bool Http1Client::RetryStale(Conn* c, int64_t now) {
   int error = 0;
   Conn* fresh = Connect(now, &error);
   if (fresh == nullptr) {
-    Result r{ConnectError(error), 0, 0, 0};
-    if (in_start_) {
-      immediate_.push_back({cookie, r});
-    } else {
-      done_(cookie, r, now);
-    }
-    return true;
+    Report(cookie, Result{ConnectError(error), 0, 0, 0}, now);
+  } else {
+    Begin(fresh, cookie, payload, /*reused=*/false, /*retried=*/true, now);
   }
-  fresh->busy = true;
-  fresh->reused = false;
-  fresh->retried = true;
-  fresh->cookie = cookie;
-  fresh->payload = payload;
-  fresh->written = 0;
-  fresh->received = 0;
-  fresh->parser.Reset(request_->head());
-  deadlines_.push_back({now + request_->timeout_ns(), fresh, fresh->generation});
-  if (!fresh->connecting) Send(fresh, now);
   return true;
 }
 
@@ -366,13 +367,7 @@ void Http1Client::Finish(Conn* c, Result result, bool reusable, int64_t now) {
   } else {
     Close(c);
   }
-  if (in_start_) {
-    // Never call back into the worker from inside Start: it would start the next request
-    // recursively (a refused connection fails at once, again and again).
-    immediate_.push_back({cookie, result});
-    return;
-  }
-  done_(cookie, result, now);
+  Report(cookie, result, now);
 }
 
 void Http1Client::Close(Conn* c) {

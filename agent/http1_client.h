@@ -85,6 +85,10 @@ class Http1Client {
   Conn* Connect(int64_t now, int* error);
   void Send(Conn* c, int64_t now);
   void Read(Conn* c, int64_t now);
+  // Puts a request on a connection (fresh or idle) and sends it when connected.
+  void Begin(Conn* c, uint64_t cookie, uint64_t payload, bool reused, bool retried, int64_t now);
+  // Hands a result to the worker; deferred to EndOfBatch while inside Start.
+  void Report(uint64_t cookie, const Result& result, int64_t now);
   // Ends the connection's request; keeps the connection for the next one when it can.
   void Finish(Conn* c, Result result, bool reusable, int64_t now);
   // A reused keep-alive connection that the server had closed meanwhile: send again on a fresh

@@ -323,18 +323,9 @@ void Worker::AbortAll(int64_t now) {
   for (auto& t : transfers_) {
     if (!t->active || t->easy == nullptr) continue;
     curl_multi_remove_handle(multi_, t->easy);
-    Record r;
-    r.start_offset_ns = t->start_ns - ctx_->origin_mono_ns;
-    r.latency_us = ClampU32((now - t->start_ns) / 1000);
-    r.service_us = ClampU32((now - t->send_ns) / 1000);
-    r.error = ERROR_ABORTED;
-    r.stage = t->stage;
-    buffer_.Add(r);
-    Bump(completed_, 1);
-    Bump(errors_, 1);
-    Bump(in_flight_, -1);
-    t->active = false;
-    free_.push_back(t.get());
+    Http1Client::Result aborted;
+    aborted.error = ERROR_ABORTED;
+    Finish(t.get(), aborted, now);  // aborting_: no user or backlog starts another request
   }
   // Backlogged sends were never sent: they are dropped, not requests.
   buffer_.AddDropped(backlog_.size());
