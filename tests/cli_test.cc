@@ -26,6 +26,7 @@ namespace {
 
 using testing::Int;
 using testing::Query;
+using testing::WritePlan;
 
 using testing::BinPath;
 using testing::ChildProcess;
@@ -61,60 +62,6 @@ int64_t JsonInt(const std::string& json, const std::string& key, size_t from = 0
 }
 
 // `stampede serve` and two agents (eastus, westeurope), one worker thread each.
-class Cluster {
- public:
-  absl::Status Start(const std::filesystem::path& dir) {
-    db_ = (dir / "stampede.db").string();
-    auto serve =
-        ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0", "--db", db_});
-    if (!serve.ok()) return serve.status();
-    serve_ = std::make_unique<ChildProcess>(std::move(*serve));
-    auto line = serve_->WaitForLine("coordinator listening on", std::chrono::seconds(10));
-    if (!line.ok()) return line.status();
-    const size_t on = line->find(" on ") + 4;
-    address_ = std::string(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
-    for (const char* region : {"eastus", "westeurope"}) {
-      auto agent = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", address_,
-                                        "--name", absl::StrCat("agent-", region), "--region",
-                                        region, "--threads", "1"});
-      if (!agent.ok()) return agent.status();
-      agents_.push_back(std::make_unique<ChildProcess>(std::move(*agent)));
-    }
-    // Poll `stampede agents` until both are registered and idle (header + 2 rows).
-    for (int i = 0; i < 200; ++i) {
-      auto out = RunCommand({BinPath("stampede"), "agents", "--coordinator", address_});
-      if (out.ok() && out->exit_code == 0) {
-        int idle = 0;
-        for (absl::string_view l : absl::StrSplit(out->output, '\n')) {
-          idle += absl::StrContains(l, "agent-") && absl::StrContains(l, " idle ");
-        }
-        if (idle == 2) return absl::OkStatus();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return absl::DeadlineExceededError("agents did not register");
-  }
-  const std::string& address() const { return address_; }
-  const std::string& db() const { return db_; }
-
- private:
-  std::unique_ptr<ChildProcess> serve_;
-  std::vector<std::unique_ptr<ChildProcess>> agents_;
-  std::string address_;
-  std::string db_;
-};
-
-std::string WritePlan(const std::filesystem::path& dir, int target_port, const std::string& stages,
-                      const std::string& agents) {
-  std::ofstream(dir / "payload.json") << "{\"inputs\": [[1, 2, 3]]}";
-  const std::string path = (dir / "plan.json").string();
-  std::ofstream(path) << absl::StrCat(R"({"name": "cli", "target": {"url": "http://127.0.0.1:)",
-                                      target_port, R"(/score", "headers": {"Content-Type": )",
-                                      R"("application/json"}, "payloadFile": "payload.json"},)",
-                                      R"( "agents": )", agents, R"(, "stages": )", stages, "}");
-  return path;
-}
-
 int64_t MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
       .count();
@@ -128,8 +75,8 @@ TEST(Cli, WatchFollowsAndAbortStopsALongRun) {
       {"--replicas", "4", "--concurrency", "16", "--queue", "64", "--service-ms", "100"},
       &target_port);
   ASSERT_TRUE(target.ok()) << target.status();
-  Cluster cluster;
-  ASSERT_TRUE(cluster.Start(dir).ok());
+  testing::ProcessCluster cluster;
+  ASSERT_TRUE(cluster.Start(dir, {"eastus", "westeurope"}).ok());
   // 30 s of 100 req/s per agent: far longer than the test lets it run.
   const std::string plan =
       WritePlan(dir, target_port, R"([{"rate": 100, "duration": "30s"}])", R"({"count": 2})");
@@ -274,8 +221,8 @@ TEST(Cli, WatchOfAFinishedRunPrintsItsReport) {
   auto target = testing::StartTarget({"--replicas", "2", "--concurrency", "8", "--service-ms", "1"},
                                      &target_port);
   ASSERT_TRUE(target.ok()) << target.status();
-  Cluster cluster;
-  ASSERT_TRUE(cluster.Start(dir).ok());
+  testing::ProcessCluster cluster;
+  ASSERT_TRUE(cluster.Start(dir, {"eastus", "westeurope"}).ok());
   const std::string plan =
       WritePlan(dir, target_port, R"([{"concurrency": 2, "requests": 100}])", R"({"count": 2})");
   auto run = RunCommand({BinPath("stampede"), "run", plan, "--coordinator", cluster.address()});

@@ -26,13 +26,14 @@ namespace {
 
 using testing::Int;
 using testing::Query;
+using testing::WritePlan;
 
 using ::testing::HasSubstr;
 using testing::BinPath;
 using testing::ChildProcess;
 using testing::RunCommand;
 
-const char* kRegions[] = {"eastus", "westeurope", "southeastasia"};
+const std::vector<std::string> kRegions = {"eastus", "westeurope", "southeastasia"};
 
 // Extracts a number that follows `"key": ` after `from` in a JSON text.
 double JsonNumber(const std::string& json, const std::string& key, size_t from = 0) {
@@ -49,59 +50,6 @@ double JsonNumber(const std::string& json, const std::string& key, size_t from =
   return v;
 }
 
-class Cluster {
- public:
-  absl::Status Start(const std::filesystem::path& dir, const std::vector<std::string>& extra = {}) {
-    db_ = (dir / "stampede.db").string();
-    std::vector<std::string> argv = {BinPath("stampede"), "serve", "--listen", "127.0.0.1:0",
-                                     "--db", db_};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    auto serve = ChildProcess::Start(argv);
-    if (!serve.ok()) return serve.status();
-    serve_ = std::make_unique<ChildProcess>(std::move(*serve));
-    auto line = serve_->WaitForLine("coordinator listening on", std::chrono::seconds(10));
-    if (!line.ok()) return line.status();
-    address_ = std::string(absl::StripAsciiWhitespace(
-        line->substr(line->find(" on ") + 4, line->find(',') - line->find(" on ") - 4)));
-    for (int i = 0; i < 3; ++i) {
-      auto agent = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", address_,
-                                        "--name", absl::StrCat("agent-", kRegions[i]), "--region",
-                                        kRegions[i], "--label", "pool=test", "--threads", "1"});
-      if (!agent.ok()) return agent.status();
-      agents_.push_back(std::make_unique<ChildProcess>(std::move(*agent)));
-    }
-    // Poll `stampede agents` until all three are registered.
-    for (int i = 0; i < 200; ++i) {
-      auto out = RunCommand({BinPath("stampede"), "agents", "--coordinator", address_});
-      if (out.ok() && std::count(out->output.begin(), out->output.end(), '\n') >= 4) {
-        return absl::OkStatus();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return absl::DeadlineExceededError("agents did not register");
-  }
-  const std::string& address() const { return address_; }
-  const std::string& db() const { return db_; }
-  ChildProcess& agent(int i) { return *agents_[i]; }
-
- private:
-  std::unique_ptr<ChildProcess> serve_;
-  std::vector<std::unique_ptr<ChildProcess>> agents_;
-  std::string address_;
-  std::string db_;
-};
-
-std::string WritePlan(const std::filesystem::path& dir, int target_port,
-                      const std::string& stages, const std::string& agents) {
-  std::ofstream(dir / "payload.json") << "{\"inputs\": [[1, 2, 3]]}";
-  const std::string path = (dir / "plan.json").string();
-  std::ofstream(path) << absl::StrCat(R"({"name": "dist", "target": {"url": "http://127.0.0.1:)",
-                                      target_port, R"(/score", "headers": {"Content-Type": )",
-                                      R"("application/json"}, "payloadFile": "payload.json"},)",
-                                      R"( "agents": )", agents, R"(, "stages": )", stages, "}");
-  return path;
-}
-
 TEST(Distributed, ThreeRegionsEveryRequestStoredOnceAndMergedViewsAgree) {
   const auto dir = testing::UniqueTestDir("stampede-dist");
   int target_port = 0;
@@ -109,8 +57,8 @@ TEST(Distributed, ThreeRegionsEveryRequestStoredOnceAndMergedViewsAgree) {
       {"--replicas", "4", "--concurrency", "16", "--queue", "64", "--service-ms", "2"},
       &target_port);
   ASSERT_TRUE(target.ok()) << target.status();
-  Cluster cluster;
-  ASSERT_TRUE(cluster.Start(dir).ok());
+  testing::ProcessCluster cluster;
+  ASSERT_TRUE(cluster.Start(dir, kRegions).ok());
   const std::string plan = WritePlan(
       dir, target_port,
       R"([{"concurrency": 2, "requests": 300}, {"rate": 300, "duration": "1s"}])",
@@ -144,7 +92,7 @@ TEST(Distributed, ThreeRegionsEveryRequestStoredOnceAndMergedViewsAgree) {
     sum += Int(row[2]);
   }
   EXPECT_EQ(sum, expected);
-  for (const char* region : kRegions) {
+  for (const std::string& region : kRegions) {
     EXPECT_THAT(json, HasSubstr(absl::StrCat("\"", region, "\": {"))) << region;
   }
 
@@ -194,8 +142,8 @@ TEST(Distributed, KilledAgentIsMarkedLostAndItsRecordsAreKept) {
                                       "--service-ms", "2"},
                                      &target_port);
   ASSERT_TRUE(target.ok());
-  Cluster cluster;
-  ASSERT_TRUE(cluster.Start(dir, {"--agent-grace", "1s"}).ok());
+  testing::ProcessCluster cluster;
+  ASSERT_TRUE(cluster.Start(dir, kRegions, {"--agent-grace", "1s"}).ok());
   const std::string plan =
       WritePlan(dir, target_port, R"([{"rate": 200, "duration": "4s"}])", R"({"count": 3})");
   auto run = ChildProcess::Start(
@@ -226,7 +174,8 @@ TEST(Distributed, KilledAgentIsMarkedLostAndItsRecordsAreKept) {
   EXPECT_EQ(counts["agent-southeastasia"], 800);
   EXPECT_GE(counts["agent-westeurope"], 100);
   EXPECT_LT(counts["agent-westeurope"], 800);
-  const auto agents = Query(cluster.db(), "SELECT agent_id, state FROM run_agents ORDER BY agent_id");
+  const auto agents =
+      Query(cluster.db(), "SELECT agent_id, state FROM run_agents ORDER BY agent_id");
   ASSERT_EQ(agents.size(), 3u);
   EXPECT_EQ(agents[2][1], "lost") << agents[2][0];
 }
@@ -240,8 +189,8 @@ TEST(Distributed, BearerKeyIsSentButNeverStoredOrPrinted) {
   auto target = testing::StartTarget(
       {"--replicas", "2", "--concurrency", "8", "--service-ms", "1", "--key", key}, &target_port);
   ASSERT_TRUE(target.ok());
-  Cluster cluster;
-  ASSERT_TRUE(cluster.Start(dir).ok());
+  testing::ProcessCluster cluster;
+  ASSERT_TRUE(cluster.Start(dir, kRegions).ok());
   std::ofstream(dir / "payload.json") << "{\"inputs\": [[1]]}";
   const std::string plan = (dir / "plan.json").string();
   std::ofstream(plan) << absl::StrCat(
@@ -338,7 +287,8 @@ TEST(Distributed, TlsAndMutualTlsOnTheLinks) {
   std::ofstream(dir / "payload.json") << "{}";
   std::ofstream(dir / "plan.json") << absl::StrCat(
       R"({"name": "tls", "target": {"url": "http://127.0.0.1:)", target_port,
-      R"(/score", "payloadFile": "payload.json"}, "stages": [{"concurrency": 2, "requests": 40}]})");
+      R"(/score", "payloadFile": "payload.json"},)",
+      R"( "stages": [{"concurrency": 2, "requests": 40}]})");
   auto run = RunCommand({BinPath("stampede"), "run", d + "/plan.json", "--coordinator", address},
                         client_env, std::chrono::seconds(60));
   ASSERT_TRUE(run.ok());
@@ -363,8 +313,8 @@ TEST(Distributed, TlsAndMutualTlsOnTheLinks) {
 
 TEST(Distributed, ClearErrorsAndNonZeroExits) {
   const auto dir = testing::UniqueTestDir("stampede-dist");
-  Cluster cluster;
-  ASSERT_TRUE(cluster.Start(dir).ok());
+  testing::ProcessCluster cluster;
+  ASSERT_TRUE(cluster.Start(dir, kRegions).ok());
   // Unknown run id.
   auto report = RunCommand({BinPath("stampede"), "report", "r-nope", "--coordinator",
                             cluster.address()});

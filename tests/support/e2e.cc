@@ -4,8 +4,15 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace stampede::testing {
 
@@ -50,6 +57,52 @@ int64_t Int(const std::string& s) {
   int64_t v = 0;
   EXPECT_TRUE(absl::SimpleAtoi(s, &v)) << s;
   return v;
+}
+
+std::string WritePlan(const std::filesystem::path& dir, int target_port, const std::string& stages,
+                      const std::string& agents) {
+  std::ofstream(dir / "payload.json") << "{\"inputs\": [[1, 2, 3]]}";
+  const std::string path = (dir / "plan.json").string();
+  std::ofstream(path) << absl::StrCat(R"({"name": "e2e", "target": {"url": "http://127.0.0.1:)",
+                                      target_port, R"(/score", "headers": {"Content-Type": )",
+                                      R"("application/json"}, "payloadFile": "payload.json"},)",
+                                      R"( "agents": )", agents, R"(, "stages": )", stages, "}");
+  return path;
+}
+
+absl::Status ProcessCluster::Start(const std::filesystem::path& dir,
+                                   const std::vector<std::string>& regions,
+                                   const std::vector<std::string>& serve_flags) {
+  db_ = (dir / "stampede.db").string();
+  std::vector<std::string> argv = {BinPath("stampede"), "serve", "--listen", "127.0.0.1:0",
+                                   "--db", db_};
+  argv.insert(argv.end(), serve_flags.begin(), serve_flags.end());
+  auto serve = ChildProcess::Start(argv);
+  if (!serve.ok()) return serve.status();
+  serve_ = std::make_unique<ChildProcess>(std::move(*serve));
+  auto line = serve_->WaitForLine("coordinator listening on", std::chrono::seconds(10));
+  if (!line.ok()) return line.status();
+  const size_t on = line->find(" on ") + 4;
+  address_ = std::string(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
+  for (const std::string& region : regions) {
+    auto agent = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", address_,
+                                      "--name", absl::StrCat("agent-", region), "--region", region,
+                                      "--label", "pool=test", "--threads", "1"});
+    if (!agent.ok()) return agent.status();
+    agents_.push_back(std::make_unique<ChildProcess>(std::move(*agent)));
+  }
+  for (int i = 0; i < 200; ++i) {
+    auto out = RunCommand({BinPath("stampede"), "agents", "--coordinator", address_});
+    if (out.ok() && out->exit_code == 0) {
+      size_t idle = 0;
+      for (absl::string_view l : absl::StrSplit(out->output, '\n')) {
+        idle += absl::StrContains(l, "agent-") && absl::StrContains(l, " idle ");
+      }
+      if (idle == regions.size()) return absl::OkStatus();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError("agents did not register");
 }
 
 }  // namespace stampede::testing

@@ -5,8 +5,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "absl/status/status.h"
+#include "tests/support/process.h"
 
 namespace stampede::testing {
 
@@ -19,6 +23,30 @@ std::vector<std::vector<std::string>> Query(const std::string& db, const std::st
 
 // A decimal integer from a query result; a test failure if it is not one.
 int64_t Int(const std::string& s);
+
+// Writes dir/payload.json and dir/plan.json (a POST to 127.0.0.1:target_port/score with the
+// given JSON for "stages" and "agents"); returns the plan's path.
+std::string WritePlan(const std::filesystem::path& dir, int target_port, const std::string& stages,
+                      const std::string& agents);
+
+// Real processes, as a user starts them: `stampede serve` on an ephemeral loopback port (store
+// in dir/stampede.db, plus `serve_flags`) and one `stampede-agent` per region, named
+// "agent-<region>", labelled pool=test, one worker thread each.
+class ProcessCluster {
+ public:
+  // Returns once every agent is registered and idle (polled through `stampede agents`).
+  absl::Status Start(const std::filesystem::path& dir, const std::vector<std::string>& regions,
+                     const std::vector<std::string>& serve_flags = {});
+  const std::string& address() const { return address_; }
+  const std::string& db() const { return db_; }
+  ChildProcess& agent(int i) { return *agents_[static_cast<size_t>(i)]; }
+
+ private:
+  std::unique_ptr<ChildProcess> serve_;
+  std::vector<std::unique_ptr<ChildProcess>> agents_;
+  std::string address_;
+  std::string db_;
+};
 
 }  // namespace stampede::testing
 
