@@ -46,6 +46,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "control.grpc.pb.h"
+#include "bench/proc_stats.h"
 #include "coordinator/server.h"
 
 namespace stampede {
@@ -53,6 +54,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;
+using bench::ProcStatusKib;
+using bench::SnapshotTasks;
+using bench::TaskTimes;
 
 constexpr const char* kRegions[] = {"eastus", "westeurope", "southeastasia"};
 // Distinct batch contents per agent, cycled; only the per-send fields change.
@@ -110,38 +114,7 @@ void NameThisThread(const std::string& name) {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
 }
 
-// A field of /proc/self/status in KiB ("VmRSS", "VmHWM").
-int64_t ProcStatusKib(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
-  }
-  return -1;
-}
-
 // ---- Per-thread CPU time, from /proc/self/task/<tid>/{comm,schedstat}. -----------------------
-
-struct TaskTimes {
-  std::string name;
-  uint64_t on_cpu_ns = 0;   // schedstat field 1: time on a CPU
-  uint64_t waiting_ns = 0;  // schedstat field 2: runnable, waiting for a CPU
-};
-
-std::map<pid_t, TaskTimes> SnapshotTasks() {
-  std::map<pid_t, TaskTimes> out;
-  std::error_code ignored;
-  for (const auto& task : fs::directory_iterator("/proc/self/task", ignored)) {
-    const pid_t tid = static_cast<pid_t>(std::atol(task.path().filename().c_str()));
-    TaskTimes t;
-    std::ifstream comm_in(task.path() / "comm");
-    std::getline(comm_in, t.name);
-    std::ifstream sched_in(task.path() / "schedstat");
-    if (!(sched_in >> t.on_cpu_ns >> t.waiting_ns)) continue;
-    out[tid] = t;
-  }
-  return out;
-}
 
 // ---- Synthetic record batches. ----------------------------------------------------------------
 

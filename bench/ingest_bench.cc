@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/proc_stats.h"
 #include "coordinator/store.h"
 
 namespace stampede {
@@ -33,6 +34,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;
+using bench::ProcStatusKib;
+using bench::ThreadSchedTimes;
+using bench::ThreadTimes;
 
 // Time covered by one synthetic batch of 4096 records at ~3.6k requests/s.
 constexpr int64_t kBatchSpanNs = 1'130'000'000;
@@ -68,44 +72,6 @@ bool ParseFlags(int argc, char** argv, Options* options) {
     }
   }
   return options->records > 0 && options->agents > 0 && options->batch > 0;
-}
-
-// A field of /proc/self/status in KiB ("VmRSS", "VmHWM").
-int64_t ProcStatusKib(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
-  }
-  return -1;
-}
-
-// Where the time of this process's thread named `name` went, from /proc/self/task/*/schedstat:
-// on a CPU, and runnable but waiting for one. (The rest of the wall time it was blocked: on I/O
-// such as fsync, or idle waiting for rows.)
-struct ThreadTimes {
-  bool found = false;
-  double on_cpu_s = 0;
-  double waiting_for_cpu_s = 0;
-};
-
-ThreadTimes ThreadSchedTimes(const std::string& name) {
-  ThreadTimes times;
-  std::error_code ignored;
-  for (const auto& task : fs::directory_iterator("/proc/self/task", ignored)) {
-    std::ifstream comm_in(task.path() / "comm");
-    std::string comm;
-    std::getline(comm_in, comm);
-    if (comm != name) continue;
-    std::ifstream sched_in(task.path() / "schedstat");
-    uint64_t on_cpu_ns = 0, waiting_ns = 0;
-    if (sched_in >> on_cpu_ns >> waiting_ns) {
-      times.found = true;
-      times.on_cpu_s += on_cpu_ns / 1e9;
-      times.waiting_for_cpu_s += waiting_ns / 1e9;
-    }
-  }
-  return times;
 }
 
 // Batches that look like a model endpoint under load: ~20 ms lognormal latencies with a tail,
