@@ -20,9 +20,12 @@
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "tests/support/e2e.h"
 
 namespace stampede {
 namespace {
+
+using testing::ScopedTempDir;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -87,23 +90,6 @@ PlanLoadOptions DataDirOptions() {
   options.env = FakeEnv({{"SCORING_KEY", kToken}});
   return options;
 }
-
-// A fresh folder under the test temp dir, removed at the end of the test.
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string pattern = (fs::path(::testing::TempDir()) / "plan_loader_XXXXXX").string();
-    path_ = mkdtemp(pattern.data()) != nullptr ? fs::path(pattern) : fs::path();
-  }
-  ~ScopedTempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Changes the working directory for one test; LoadPlan must not depend on it.
 class ScopedCwd {
@@ -492,7 +478,7 @@ TEST(ParsePlanTest, ReportsAllSemanticErrorsAtOnce) {
 }
 
 TEST(ParsePlanTest, RejectsPayloadOver64MiB) {
-  ScopedTempDir dir;
+  ScopedTempDir dir("plan_loader");
   ASSERT_FALSE(dir.path().empty());
   const fs::path big = dir.path() / "big.bin";
   WriteBytes(big, "");
@@ -552,7 +538,7 @@ TEST(LoadPlanTest, MissingPlanFileNamesTheFile) {
 }
 
 TEST(LoadPlanTest, ErrorsNameThePlanFile) {
-  ScopedTempDir dir;
+  ScopedTempDir dir("plan_loader");
   ASSERT_FALSE(dir.path().empty());
   const fs::path plan_path = dir.path() / "bad.json";
   WriteBytes(plan_path, R"({"target": {"url": "http://h/"}, "stages": []})");
@@ -564,7 +550,7 @@ TEST(LoadPlanTest, ErrorsNameThePlanFile) {
 // The payload path is relative to the plan's folder, not to the working directory, also when
 // the plan itself is given by a relative path.
 TEST(LoadPlanTest, ResolvesPayloadAgainstThePlanFolder) {
-  ScopedTempDir dir;
+  ScopedTempDir dir("plan_loader");
   ASSERT_FALSE(dir.path().empty());
   fs::create_directories(dir.path() / "plans/bodies");
   fs::create_directories(dir.path() / "elsewhere");

@@ -26,9 +26,12 @@
 #include "absl/strings/strip.h"
 #include "common/error_names.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "tests/support/e2e.h"
 
 namespace stampede {
 namespace {
+
+using testing::ScopedTempDir;
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
@@ -38,23 +41,6 @@ using ::testing::HasSubstr;
 const fs::path kRepoDir = fs::path(__FILE__).parent_path().parent_path();
 
 constexpr int64_t kBaseNs = 1'700'000'000'000'000'000;
-
-// A fresh folder under the test temp dir, removed at the end of the test.
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string pattern = (fs::path(::testing::TempDir()) / "store_test_XXXXXX").string();
-    path_ = mkdtemp(pattern.data()) != nullptr ? fs::path(pattern) : fs::path();
-  }
-  ~ScopedTempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // A plain connection of its own, to check what the store wrote the way a user would see it.
 class RawDb {
@@ -161,7 +147,7 @@ class StoreTest : public ::testing::Test {
     return store.ok() ? std::move(*store) : nullptr;
   }
 
-  ScopedTempDir dir_;
+  ScopedTempDir dir_{"store_test"};
 };
 
 // ---------------------------------------------------------------------------------------------

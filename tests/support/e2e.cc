@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -23,6 +24,18 @@ std::filesystem::path UniqueTestDir(const std::string& prefix) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+ScopedTempDir::ScopedTempDir(const std::string& prefix) {
+  std::string pattern =
+      (std::filesystem::path(::testing::TempDir()) / (prefix + "_XXXXXX")).string();
+  path_ = mkdtemp(pattern.data()) != nullptr ? std::filesystem::path(pattern)
+                                             : std::filesystem::path();
+}
+
+ScopedTempDir::~ScopedTempDir() {
+  std::error_code ignored;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
 }
 
 std::vector<std::vector<std::string>> Query(const std::string& db, const std::string& sql) {

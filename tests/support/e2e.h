@@ -14,8 +14,21 @@
 
 namespace stampede::testing {
 
-// <tmp>/<prefix>-<pid>-<current test name>, emptied and created.
+// <tmp>/<prefix>-<pid>-<current test name>, emptied and created (kept afterwards, to look at).
 std::filesystem::path UniqueTestDir(const std::string& prefix);
+
+// A fresh folder under gtest's temp dir, removed when the object goes.
+class ScopedTempDir {
+ public:
+  explicit ScopedTempDir(const std::string& prefix);
+  ~ScopedTempDir();
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // Runs one query on a read-only connection; every column as text. A failure to open or
 // prepare is a test failure (and no rows).
