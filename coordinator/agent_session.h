@@ -18,7 +18,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "control.grpc.pb.h"
-#include "coordinator/agent_meta.h"
+#include "common/agent_meta.h"
 #include "coordinator/clock_sync.h"
 
 namespace stampede {

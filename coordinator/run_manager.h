@@ -21,7 +21,7 @@
 #include "common/clock.h"
 #include "control.pb.h"
 #include "coordinator/agent_session.h"
-#include "coordinator/run_aggregator.h"
+#include "common/run_aggregator.h"
 #include "coordinator/store.h"
 
 namespace stampede {

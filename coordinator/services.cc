@@ -1,6 +1,7 @@
 #include "coordinator/services.h"
 
 #include "absl/time/time.h"
+#include "common/grpc_status.h"
 
 namespace stampede {
 namespace {
@@ -18,16 +19,6 @@ class StreamWriter final : public MessageWriter {
 constexpr absl::Duration kWatchInterval = absl::Milliseconds(500);
 
 }  // namespace
-
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
 
 grpc::Status AgentLinkService::Connect(
     grpc::ServerContext* /*context*/,

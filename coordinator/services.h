@@ -10,9 +10,6 @@
 
 namespace stampede {
 
-grpc::Status ToGrpc(const absl::Status& status);
-absl::Status FromGrpc(const grpc::Status& status);
-
 class AgentLinkService final : public AgentLink::Service {
  public:
   explicit AgentLinkService(RunManager* manager) : manager_(manager) {}

@@ -14,7 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "control.pb.h"
-#include "coordinator/agent_meta.h"
+#include "common/agent_meta.h"
 #include "records.pb.h"
 
 namespace stampede {

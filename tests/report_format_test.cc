@@ -1,4 +1,4 @@
-#include "coordinator/report_format.h"
+#include "report/report_format.h"
 
 #include <gmock/gmock.h>
 #include <google/protobuf/struct.pb.h>
@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/histogram.h"
-#include "coordinator/run_aggregator.h"
+#include "common/run_aggregator.h"
 
 namespace stampede {
 namespace {

@@ -1,4 +1,4 @@
-#include "coordinator/run_aggregator.h"
+#include "common/run_aggregator.h"
 
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>

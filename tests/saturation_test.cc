@@ -1,6 +1,6 @@
 // Cluster sizing (common/sizing) and the saturation search (coordinator/saturation) against a
 // fake service whose capacity and failure point are known exactly.
-#include "coordinator/saturation.h"
+#include "saturate/saturation.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/histogram.h"
-#include "common/sizing.h"
+#include "saturate/sizing.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 

@@ -1,0 +1,244 @@
+// stampede saturate: the saturation search with each step a normal run on the coordinator.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cli/cli_flags.h"
+#include "cli/commands.h"
+#include "cli/coordinator_client.h"
+#include "cli/embedded_cluster.h"
+#include "cli/run_client.h"
+#include "common/plan_loader.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "saturate/saturation.h"
+#include "saturate/sizing.h"
+
+namespace stampede {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: stampede saturate PLAN.json [--coordinator HOST:PORT | --local-agents N] "
+    "[--single-client]\n"
+    "                         [--json] [--db PATH] [--regions R1,R2] [--target-rps R "
+    "[--pods-tested N]]\n";
+
+int Fail(const absl::Status& status, int code) {
+  std::cerr << "stampede saturate: " << status.message() << "\n";
+  return code;
+}
+
+// Loads the plan. A saturate plan need not list stages (every step brings its own), but the
+// loader insists on at least one, so a plan without any gets a placeholder before it is
+// validated; the steps replace it. Everything else (field checks, payload, key) is the loader's.
+absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  google::protobuf::Struct object;
+  if (!in || !google::protobuf::util::JsonStringToMessage(text.str(), &object).ok()) {
+    return LoadPlan(path);  // its error says what is wrong with the file
+  }
+  auto& fields = *object.mutable_fields();
+  auto stages = fields.find("stages");
+  if (stages != fields.end() &&
+      !(stages->second.has_list_value() && stages->second.list_value().values_size() == 0)) {
+    return LoadPlan(path);
+  }
+  google::protobuf::Value placeholder;
+  auto& stage = *placeholder.mutable_struct_value()->mutable_fields();
+  stage["concurrency"].set_number_value(1);
+  stage["requests"].set_number_value(1);
+  *fields["stages"].mutable_list_value()->add_values() = placeholder;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(object, &json).ok()) return LoadPlan(path);
+  PlanLoadOptions options;
+  std::error_code error;
+  options.base_dir = std::filesystem::absolute(path, error).parent_path().string();
+  absl::StatusOr<Plan> plan = ParsePlan(json, options);
+  if (!plan.ok()) {
+    return absl::Status(plan.status().code(), absl::StrCat(path, ": ", plan.status().message()));
+  }
+  return plan;
+}
+
+// The exit code for a step that could not be run.
+int CodeFor(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+}
+
+}  // namespace
+
+int CmdSaturate(const Args& args) {
+  auto flags = CliFlags::Parse(args,
+                               {"--coordinator", "--token", "--local-agents", "--db", "--regions",
+                                "--target-rps", "--pods-tested"},
+                               {"--json", "--single-client"});
+  if (!flags.ok()) return Fail(flags.status(), 2);
+  if (flags->positional().size() != 1) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const bool single_client = flags->Has("--single-client");
+  const bool json = flags->Has("--json");
+  // One agent is all a single-client search uses; otherwise as `stampede run`.
+  auto local_agents = flags->GetInt("--local-agents", single_client ? 1 : 2, 1, 64);
+  if (!local_agents.ok()) return Fail(local_agents.status(), 2);
+  auto pods_tested = flags->GetInt("--pods-tested", 1, 1, 1'000'000);
+  if (!pods_tested.ok()) return Fail(pods_tested.status(), 2);
+  std::optional<double> target_rps;
+  if (auto v = flags->Get("--target-rps")) {
+    double rps = 0;
+    if (!absl::SimpleAtod(*v, &rps) || !(rps > 0) || !std::isfinite(rps)) {
+      return Fail(absl::InvalidArgumentError(
+                      absl::StrCat("--target-rps: expected a positive number, got \"", *v, "\"")),
+                  2);
+    }
+    target_rps = rps;
+  }
+  // Loaded on the client, as for `stampede run`: payload and key travel over the link.
+  auto plan = LoadSaturationPlan(flags->positional()[0]);
+  if (!plan.ok()) return Fail(plan.status(), 2);
+  auto options = SaturationOptionsFromPlan(*plan);
+  if (!options.ok()) return Fail(options.status(), 2);
+
+  // Where the steps run: a coordinator, or one embedded cluster for the whole search.
+  std::unique_ptr<EmbeddedCluster> cluster;
+  std::string db_path;
+  absl::StatusOr<CoordinatorClient> client = absl::UnknownError("not dialled");
+  if (auto address = flags->Get("--coordinator")) {
+    client = DialCoordinator(*address, TokenOr(flags->GetOr("--token", "")));
+  } else {
+    db_path = flags->GetOr("--db", "stampede.db");
+    const EmbeddedOptions embedded =
+        EmbeddedOptionsForPlan(*local_agents, db_path, flags->Get("--regions"), &*plan);
+    auto started = EmbeddedCluster::Start(embedded);
+    if (!started.ok()) return Fail(started.status(), 3);
+    cluster = std::move(*started);
+    client = DialCoordinator(cluster->address(), "");
+  }
+  if (!client.ok()) return Fail(client.status(), 3);
+
+  // The live view: one line per finished step; on a terminal also the running step's progress
+  // on a line that the finished step overwrites. With --json, stdout carries only the report.
+  std::ostream& live = json ? std::cerr : std::cout;
+  const bool tty = isatty(json ? STDERR_FILENO : STDOUT_FILENO);
+  const bool show_live = !json || tty;
+  const bool cluster_split = plan->agents().split() == "cluster";
+  if (show_live) {
+    live << "saturate: plan \"" << plan->name() << "\", " << LoadModelName(options->model)
+         << " model, " << (single_client ? "single-client" : "multi-client") << ", "
+         << options->repeats << (options->repeats == 1 ? " repeat" : " repeats") << ", steps of "
+         << absl::FormatDuration(options->step_duration) << std::endl;
+  }
+  int agents_per_step = 0;
+  StepRequest running;
+  auto runner = [&](const StepRequest& request) -> absl::StatusOr<StepResult> {
+    const Plan step = BuildStepPlan(*plan, request, *options, single_client);
+    StartRunResponse started;
+    bool abort_sent = false;
+    absl::StatusOr<RunReport> report = RunToReport(
+        *client, step,
+        [&](const Progress& p) {
+          // Any 503 fails the step, so the rest of it would only hammer the service (a closed
+          // loop answered by instant 503s spins at tens of thousands of requests per second)
+          // and fill the store: stop it. The run still ends normally, as "aborted".
+          auto s503 = p.totals().by_status().find(503);
+          if (!abort_sent && s503 != p.totals().by_status().end() && s503->second > 0) {
+            abort_sent = AbortRun(*client, started.run_id()).ok();
+          }
+          if (!tty || !show_live) return;
+          live << "\r\x1b[K"
+               << absl::StrFormat(
+                      "repeat %d/%d  %-8s #%-2d load %-8s %5.1fs  %d "
+                      "requests  %d errors",
+                      running.repeat, options->repeats, PhaseName(running.phase), running.index,
+                      SizingNumber(running.load), p.elapsed_s(), p.totals().requests(),
+                      p.totals().errors())
+               << std::flush;
+        },
+        &started);
+    const std::string which =
+        absl::StrCat("repeat ", request.repeat, " step ", request.index, " (",
+                     PhaseName(request.phase), ", load ", SizingNumber(request.load), ")");
+    if (!report.ok()) {
+      return absl::Status(report.status().code(),
+                          absl::StrCat(which, ": ", report.status().message()));
+    }
+    // A lost or aborted agent leaves the step's figures incomplete: judging it would be a guess.
+    const bool stopped_early = abort_sent && report->state() == "aborted";
+    if (report->state() != "finished" && !stopped_early) {
+      return absl::UnavailableError(
+          absl::StrCat(which, ": run ", report->run_id(), " ended ", report->state()));
+    }
+    if (request.phase != StepPhase::kBaseline) agents_per_step = started.agents_size();
+    StepResult result = StepResultFromReport(*report, request.load);
+    result.stopped_early = stopped_early;
+    return result;
+  };
+  SaturationSearch search(*options, runner);
+  search.OnStepStart([&](const StepRequest& request) { running = request; });
+  search.OnStepDone([&](const StepRecord& step) {
+    if (!show_live) return;
+    live << (tty ? "\r\x1b[K" : "") << FormatStepLine(step, options->repeats) << std::endl;
+  });
+  absl::StatusOr<SaturationResult> result = search.Run();
+  if (!result.ok()) {
+    if (tty && show_live) live << "\r\x1b[K" << std::flush;
+    return Fail(result.status(), CodeFor(result.status()));
+  }
+
+  // Pods for a target rate at the operating point, from what the tested pods sustained.
+  std::optional<MeasuredSizingResult> sizing;
+  if (target_rps.has_value() && result->saturation.has_value()) {
+    MeasuredSizingParams p;
+    p.target_rps = *target_rps;
+    p.pod_saturation_rps = result->saturation->result.throughput_rps / *pods_tested;
+    p.operating_fraction = options->operating_fraction;
+    if (auto s = PodsFromSaturation(p); s.ok()) sizing = *s;
+  }
+
+  const std::string mode = single_client ? "single-client" : "multi-client";
+  if (json) {
+    JsonFields extra = {
+        {"plan", JsonQuote(plan->name())},
+        {"mode", JsonQuote(mode)},
+        {"agentsPerStep", absl::StrCat(agents_per_step)},
+        {"loadPer", JsonQuote(single_client || !cluster_split ? "agent" : "cluster")},
+        {"store", db_path.empty() ? "null" : JsonQuote(db_path)}};
+    if (sizing.has_value()) {
+      extra.emplace_back(
+          "sizing",
+          absl::StrCat("{\"targetRps\": ", JsonNumber(sizing->params.target_rps),
+                       ", \"podsTested\": ", *pods_tested,
+                       ", \"podSaturationRps\": ", JsonNumber(sizing->params.pod_saturation_rps),
+                       ", \"perPodOperatingRps\": ", JsonNumber(sizing->per_pod_operating_rps),
+                       ", \"pods\": ", sizing->pods, "}"));
+    }
+    std::cout << FormatSaturationJson(*result, extra);
+  } else {
+    std::cout << "\n"
+              << mode << " on " << agents_per_step << " agent(s)"
+              << (single_client || agents_per_step <= 1 ? ""
+                  : cluster_split ? ", load shared between them (agents.split cluster)"
+                                  : ", each at the load (agents.split perAgent)")
+              << "; baseline on 1 agent\n"
+              << FormatSaturationText(*result);
+    if (sizing.has_value()) {
+      std::cout << "\nsizing (" << *pods_tested << " pod(s) tested):\n" << sizing->arithmetic;
+    }
+    if (!db_path.empty()) std::cout << "store: " << db_path << "\n";
+  }
+  return result->verdict == Verdict::kSaturated && !result->inconsistent ? 0 : 1;
+}
+
+}  // namespace stampede

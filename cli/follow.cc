@@ -1,0 +1,56 @@
+#include "cli/follow.h"
+
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cli/command_util.h"
+#include "cli/progress_view.h"
+#include "report/report_format.h"
+
+namespace stampede {
+
+absl::Status FollowRun(CoordinatorClient& client, const std::string& run_id,
+                       const OutputMode& mode) {
+  // Progress goes to the terminal; with --json, stdout carries only the report.
+  std::ostream& out = mode.json ? std::cerr : std::cout;
+  const bool tty = isatty(mode.json ? STDERR_FILENO : STDOUT_FILENO);
+  ProgressView view(&out, tty);
+  absl::Status s = WaitForRun(client, run_id, [&](const Progress& progress) {
+    if (!mode.quiet && (!mode.json || tty)) view.Show(progress);
+  });
+  view.Finish();
+  return s;
+}
+
+int PrintReport(CoordinatorClient& client, const std::string& run_id, const OutputMode& mode,
+                const std::string& command) {
+  absl::StatusOr<RunReport> report = FetchReport(client, run_id);
+  if (!report.ok()) return Fail(command, report.status(), 3);
+  std::cout << (mode.json ? FormatReportJson(*report) : FormatReportText(*report));
+  if (report->threshold_failures_size() > 0) return 1;
+  return report->state() == "finished" ? 0 : 1;
+}
+
+int StartAndFollow(CoordinatorClient& client, const Plan& plan, const OutputMode& mode,
+                   std::string* run_id_out) {
+  absl::StatusOr<StartRunResponse> started = StartRunOn(client, plan);
+  if (!started.ok()) return Fail("run", started.status(), ExitCodeFor(started.status()));
+  const StartRunResponse& response = *started;
+  std::vector<std::string> agents;
+  for (const auto& a : response.agents()) {
+    agents.push_back(absl::StrCat(a.name(), " (", a.region(), ")"));
+  }
+  (mode.json ? std::cerr : std::cout)
+      << "run " << response.run_id() << " started on " << response.agents_size()
+      << " agent(s): " << absl::StrJoin(agents, ", ") << std::endl;
+  if (run_id_out != nullptr) *run_id_out = response.run_id();
+  if (auto s = FollowRun(client, response.run_id(), mode); !s.ok()) return Fail("run", s, 3);
+  return PrintReport(client, response.run_id(), mode, "run");
+}
+
+}  // namespace stampede

@@ -1,0 +1,204 @@
+// Saturation search (`stampede saturate`): the manual tuning procedure, automated.
+//
+//   1. Baseline: one virtual user on one agent for one step, for the service's unloaded latency.
+//   2. Step up geometrically from start_load by step_factor until a step fails (any 503, error
+//      share above max_error_rate, or p99 above slo_p99_ms) or max_load passes.
+//   3. Bisect between the last good and the first failing load down to the tolerance.
+//   4. Repeat the whole search `repeats` times and compare the repeats' saturation throughputs
+//      (each repeat's: the throughput of its highest good step).
+//   5. Report the saturation (throughput, load, p99), the operating point at operating_fraction of
+//      the saturation throughput and the load that gives it, interpolated from the steps.
+//
+// The search does no I/O: each step is run by an injected StepRunner (in `stampede saturate` a
+// whole run on the coordinator; in tests a fake service), so the procedure is testable alone.
+// Every repeat is bounded by max_steps_per_repeat, so a search always ends.
+#ifndef STAMPEDE_SATURATE_SATURATION_H_
+#define STAMPEDE_SATURATE_SATURATION_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "control.pb.h"
+#include "plan.pb.h"
+
+namespace stampede {
+
+// Closed: the load is virtual users (concurrency), an integer. Open: the load is arrivals/s.
+enum class LoadModel { kClosed, kOpen };
+enum class StepPhase { kBaseline, kStep, kBisect };
+enum class Verdict { kSaturated, kOverloadedAtStart, kNotSaturated };
+
+const char* LoadModelName(LoadModel model);  // "closed", "open"
+const char* PhaseName(StepPhase phase);      // "baseline", "step", "bisect"
+const char* VerdictName(Verdict verdict);    // "saturated", "overloaded-at-start", ...
+
+struct SaturationOptions {
+  LoadModel model = LoadModel::kClosed;
+  // Closed defaults; DefaultSaturationOptions(kOpen) gives 10 .. 100000 arrivals/s.
+  double start_load = 1;
+  double step_factor = 2;
+  double max_load = 1024;
+  absl::Duration step_duration = absl::Seconds(5);
+  // Bisection stops when (high - low) / low <= tolerance (closed: also when high - low <= 1).
+  double tolerance = 0.1;
+  int repeats = 3;
+  double max_error_rate = 0.01;
+  std::optional<double> slo_p99_ms;
+  double operating_fraction = 0.7;
+  // Repeats whose (max - min) / median saturation throughput exceeds this are "inconsistent".
+  double max_spread = 0.15;
+  // Hard bound on the steps of one repeat (baseline included), so that any search ends.
+  int max_steps_per_repeat = 40;
+  bool baseline = true;
+};
+
+SaturationOptions DefaultSaturationOptions(LoadModel model);
+
+// The plan's `saturation` settings over the defaults of its model. Closed loads are rounded to
+// whole users (start up, max down). Errors name the plan field.
+absl::StatusOr<SaturationOptions> SaturationOptionsFromPlan(const Plan& plan);
+
+// What the search asks the runner to do.
+struct StepRequest {
+  int repeat = 1;  // 1-based
+  int index = 0;   // 0-based within the repeat; the baseline is step 0
+  StepPhase phase = StepPhase::kStep;
+  double load = 0;  // the baseline always asks for 1 virtual user, whatever the model
+};
+
+// What one step measured.
+struct StepResult {
+  double load = 0;
+  double throughput_rps = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double mean_ms = 0;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  uint64_t status503 = 0;
+  double error_rate = 0;
+  std::string run_id;
+  // The run was stopped before its full duration because it had already failed (a 503): the
+  // figures cover the part that ran.
+  bool stopped_early = false;
+};
+
+// The figures of a finished run's merged report (totals over all agents), for a step at `load`.
+StepResult StepResultFromReport(const RunReport& report, double load);
+
+// The plan that runs one step: the base plan's target and agent selection with ONE stage of
+// `step_duration` at the request's load (closed: concurrency, open: rate). The baseline (and any
+// step when `single_client`) runs on one agent; other steps keep the plan's selection, so all
+// selected agents step in lockstep (each at the load, or sharing it when agents.split is
+// "cluster"). Thresholds are dropped: the search judges steps by its own criteria.
+Plan BuildStepPlan(const Plan& base, const StepRequest& request, const SaturationOptions& options,
+                   bool single_client);
+
+struct StepRecord {
+  StepRequest request;
+  StepResult result;
+  bool ok = false;
+  std::string why;  // why the step failed; empty when ok
+};
+
+struct RepeatResult {
+  int repeat = 1;
+  Verdict verdict = Verdict::kNotSaturated;
+  std::string note;  // why the repeat ended as it did, for people
+  // The good (non-baseline) step at the highest load: the repeat's saturation.
+  std::optional<StepRecord> best;
+  std::optional<double> max_good_load;    // highest load that passed
+  std::optional<double> first_fail_load;  // lowest load that failed
+  std::optional<double> baseline_mean_ms;
+  int steps = 0;
+  bool step_limit_reached = false;
+};
+
+struct SaturationResult {
+  SaturationOptions options;
+  Verdict verdict = Verdict::kNotSaturated;
+  std::vector<RepeatResult> repeats;
+  std::vector<StepRecord> steps;  // every step of every repeat, in order
+
+  // Spread of the saturated repeats' throughputs. Inconsistent when the spread is above
+  // options.max_spread or the repeats reached different verdicts.
+  double min_rps = 0;
+  double max_rps = 0;
+  double median_rps = 0;
+  double spread = 0;
+  bool inconsistent = false;
+
+  // Set when verdict is kSaturated: the median repeat's best step, and the operating point.
+  int median_repeat = 0;  // 1-based
+  std::optional<StepRecord> saturation;
+  double operating_rps = 0;
+  double operating_load = 0;
+};
+
+// Judges a step: empty when it passes, otherwise why it failed ("3 x 503; p99 412 ms > SLO 250").
+std::string JudgeStep(const StepResult& result, const SaturationOptions& options);
+
+// The load that gives `target_rps`, linearly interpolated over the measured (load, throughput)
+// points (an implicit (0, 0) first; points at the same load averaged). Closed: rounded up to a
+// whole user (at least 1). Beyond the last point: that point's load.
+double InterpolateLoad(std::vector<std::pair<double, double>> load_rps, double target_rps,
+                       LoadModel model);
+
+class SaturationSearch {
+ public:
+  using StepRunner = std::function<absl::StatusOr<StepResult>(const StepRequest&)>;
+  using StartObserver = std::function<void(const StepRequest&)>;
+  using DoneObserver = std::function<void(const StepRecord&)>;
+
+  SaturationSearch(SaturationOptions options, StepRunner runner);
+
+  // Called (on the calling thread) before and after each step: the live view.
+  void OnStepStart(StartObserver observer) { on_start_ = std::move(observer); }
+  void OnStepDone(DoneObserver observer) { on_done_ = std::move(observer); }
+
+  // Runs every repeat. A runner error (the coordinator is gone, an agent was lost) ends the
+  // search with that error: a step without trustworthy figures cannot be judged.
+  absl::StatusOr<SaturationResult> Run();
+
+ private:
+  absl::StatusOr<RepeatResult> RunRepeat(int repeat, std::vector<StepRecord>* steps);
+  absl::StatusOr<StepRecord> RunStep(const StepRequest& request);
+  double NextLoad(double load) const;
+  bool Converged(double low, double high) const;
+  void Summarise(SaturationResult* result) const;
+
+  const SaturationOptions options_;
+  const StepRunner runner_;
+  StartObserver on_start_;
+  DoneObserver on_done_;
+};
+
+// The live view's line for a finished step: repeat, phase, load, rps, p99, errors, verdict.
+std::string FormatStepLine(const StepRecord& step, int repeats);
+
+// Extra top-level fields for the JSON form, already rendered as JSON values.
+using JsonFields = std::vector<std::pair<std::string, std::string>>;
+
+// Text report: settings, the table of steps, the verdict, saturation, spread, operating point.
+std::string FormatSaturationText(const SaturationResult& result);
+
+// JSON: {"verdict", "inconsistent", "saturation": {throughputRps, load, p99Ms, p50Ms, runId,
+// repeat} | null, "operatingPoint": {fraction, throughputRps, load} | null, "repeats": [rps |
+// null per repeat], "spread": {minRps, maxRps, medianRps, relative, limit}, "repeatDetails":
+// [...], "settings": {...}, "steps": [{repeat, index, phase, load, throughputRps, p50Ms, p99Ms,
+// meanMs, requests, errors, status503, errorRate, verdict: "ok"|"fail", why, runId}], extra...}
+std::string FormatSaturationJson(const SaturationResult& result, const JsonFields& extra = {});
+
+// A JSON string literal (quotes and escapes added).
+std::string JsonQuote(const std::string& s);
+// A JSON number with up to `decimals` decimals; null when not finite.
+std::string JsonNumber(double value, int decimals = 3);
+
+}  // namespace stampede
+
+#endif  // STAMPEDE_SATURATE_SATURATION_H_
