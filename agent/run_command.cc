@@ -13,11 +13,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/aggregator_sink.h"
 #include "agent/csv_sink.h"
 #include "agent/engine.h"
-#include "agent/summary.h"
 #include "common/clock.h"
 #include "common/plan_loader.h"
+#include "common/run_aggregator.h"
+#include "report/report_format.h"
+#include "report/report_model.h"
 
 namespace stampede {
 namespace {
@@ -76,12 +79,25 @@ std::optional<RunFlags> ParseFlags(const std::vector<std::string>& args, std::st
   return f;
 }
 
-std::string ProgressLine(double elapsed_s, const Summary& s, uint64_t in_flight, double rps) {
-  const Histogram& h = s.all.latency;
+std::string ProgressLine(double elapsed_s, const Progress& p, uint64_t in_flight, double rps) {
+  const std::optional<Percentiles> latency = LatencyOf(p.totals());
   return absl::StrFormat(
       "\r[%6.1fs] %10d req  %9.1f req/s  %7d errors  %5d in flight  p50 %8.3fms  p99 %8.3fms ",
-      elapsed_s, s.all.requests, rps, s.all.errors, in_flight, h.Percentile(50) / 1e3,
-      h.Percentile(99) / 1e3);
+      elapsed_s, p.totals().requests(), rps, p.totals().errors(), in_flight,
+      latency ? latency->p50 : 0.0, latency ? latency->p99 : 0.0);
+}
+
+// The run's merged report with the header a coordinator would give it: one agent, "local".
+RunReport LocalReport(const RunAggregator& aggregator, const Plan& plan, bool interrupted,
+                      int64_t started_ns, int64_t ended_ns) {
+  RunReport report = aggregator.Report();
+  report.set_state(interrupted ? "aborted" : "finished");
+  report.set_started_ns(started_ns);
+  report.set_ended_ns(ended_ns);
+  *report.mutable_plan() = WithoutSecrets(plan);
+  for (AgentResult& agent : *report.mutable_by_agent()) agent.set_state(report.state());
+  if (interrupted) report.add_threshold_failures("run aborted");
+  return report;
 }
 
 }  // namespace
@@ -98,7 +114,17 @@ int RunLocalCommand(const std::vector<std::string>& args) {
     std::cerr << "stampede-agent: " << plan.status().message() << "\n";
     return 2;
   }
-  SummarySink summary;
+  // The run's records go through the same aggregation as on a coordinator, so this prints the
+  // same report (text or JSON) that `stampede report` prints for a distributed run.
+  const Clock& clock = RealClock::Get();
+  const int64_t start_mono = clock.MonotonicNs();
+  const int64_t started_ns = clock.WallNs();
+  RunAggregator aggregator("local", *plan, started_ns);
+  AgentMeta local;
+  local.id = "local";
+  local.name = "local";
+  local.region = "local";
+  AggregatorSink summary(&aggregator, local);
   std::unique_ptr<CsvSink> csv;
   std::vector<RecordSink*> sinks = {&summary};
   if (!flags->out.empty()) {
@@ -126,10 +152,9 @@ int RunLocalCommand(const std::vector<std::string>& args) {
   std::atomic<bool> done{false};
   std::atomic<bool> interrupted{false};
   const bool live = !flags->quiet && isatty(STDERR_FILENO);
-  const int64_t t0 = RealClock::Get().MonotonicNs();
   std::thread watcher([&] {
     uint64_t last_count = 0;
-    int64_t last_ns = t0;
+    int64_t last_ns = start_mono;
     while (!done.load()) {
       timespec wait{0, 250'000'000};
       if (sigtimedwait(&signals, nullptr, &wait) > 0) {
@@ -137,17 +162,19 @@ int RunLocalCommand(const std::vector<std::string>& args) {
         engine.Stop();
       }
       if (live && !done.load()) {
-        const int64_t now = RealClock::Get().MonotonicNs();
-        const Summary s = summary.Snapshot();
-        const double rps = (s.all.requests - last_count) / ((now - last_ns) / 1e9);
-        last_count = s.all.requests;
+        const int64_t now = clock.MonotonicNs();
+        const Progress p = aggregator.LiveProgress(clock.WallNs());
+        const double rps = static_cast<double>(p.totals().requests() - last_count) /
+                           (static_cast<double>(now - last_ns) / 1e9);
+        last_count = p.totals().requests();
         last_ns = now;
-        std::cerr << ProgressLine((now - t0) / 1e9, s, engine.Progress().in_flight, rps)
+        std::cerr << ProgressLine(static_cast<double>(now - start_mono) / 1e9, p,
+                                  engine.Progress().in_flight, rps)
                   << std::flush;
       }
     }
   });
-  absl::Status run = engine.Run();
+  absl::Status run = engine.Run(start_mono);
   done = true;
   watcher.join();
   if (live) std::cerr << "\n";
@@ -161,13 +188,14 @@ int RunLocalCommand(const std::vector<std::string>& args) {
       return 1;
     }
   }
-  const Summary s = summary.Snapshot();
-  std::cout << (flags->json ? FormatSummaryJson(s, *plan) : FormatSummaryText(s, *plan));
+  const RunReport report =
+      LocalReport(aggregator, *plan, interrupted, started_ns, clock.WallNs());
+  std::cout << (flags->json ? FormatReportJson(report) : FormatReportText(report));
   if (!flags->out.empty() && !flags->json) {
-    std::cout << "records: " << flags->out << " (" << s.all.requests << " lines)\n";
+    std::cout << "records: " << flags->out << " (" << report.totals().requests() << " lines)\n";
   }
   if (interrupted) return 130;
-  return CheckThresholds(s.all, plan->thresholds()).empty() ? 0 : 1;
+  return report.threshold_failures().empty() ? 0 : 1;
 }
 
 }  // namespace stampede

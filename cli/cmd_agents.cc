@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
 #include "common/grpc_status.h"
+#include "common/json_writer.h"
 
 namespace stampede {
 
@@ -29,15 +30,28 @@ int CmdAgents(const Args& args) {
     return Fail("agents", s, 3);
   }
   if (flags->Has("--json")) {
-    std::vector<std::string> rows;
+    JsonWriter w;
+    w.BeginArray();
     for (const auto& a : response.agents()) {
-      rows.push_back(absl::StrFormat(
-          "{\"id\": \"%s\", \"name\": \"%s\", \"region\": \"%s\", \"state\": \"%s\", "
-          "\"cores\": %d, \"clockOffsetMs\": %.3f, \"clockUncertaintyMs\": %.3f}",
-          a.id(), a.name(), a.region(), a.state(), a.cores(), a.clock_offset_ns() / 1e6,
-          a.clock_uncertainty_ns() / 1e6));
+      w.BeginObject(/*one_line=*/true);
+      w.Key("id");
+      w.String(a.id());
+      w.Key("name");
+      w.String(a.name());
+      w.Key("region");
+      w.String(a.region());
+      w.Key("state");
+      w.String(a.state());
+      w.Key("cores");
+      w.Int(a.cores());
+      w.Key("clockOffsetMs");
+      w.Fixed(static_cast<double>(a.clock_offset_ns()) / 1e6, 3);
+      w.Key("clockUncertaintyMs");
+      w.Fixed(static_cast<double>(a.clock_uncertainty_ns()) / 1e6, 3);
+      w.EndObject();
     }
-    std::cout << "[" << absl::StrJoin(rows, ",\n ") << "]\n";
+    w.EndArray();
+    std::cout << w.Take();
     return 0;
   }
   if (response.agents_size() == 0) {

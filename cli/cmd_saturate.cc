@@ -2,11 +2,8 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -17,10 +14,11 @@
 #include "cli/coordinator_client.h"
 #include "cli/embedded_cluster.h"
 #include "cli/run_client.h"
-#include "common/plan_loader.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
-#include "saturate/saturation.h"
+#include "common/json_writer.h"
+#include "saturate/options.h"
+#include "saturate/saturation_output.h"
+#include "saturate/search.h"
+#include "saturate/step_plan.h"
 #include "saturate/sizing.h"
 
 namespace stampede {
@@ -35,40 +33,6 @@ constexpr char kUsage[] =
 int Fail(const absl::Status& status, int code) {
   std::cerr << "stampede saturate: " << status.message() << "\n";
   return code;
-}
-
-// Loads the plan. A saturate plan need not list stages (every step brings its own), but the
-// loader insists on at least one, so a plan without any gets a placeholder before it is
-// validated; the steps replace it. Everything else (field checks, payload, key) is the loader's.
-absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  google::protobuf::Struct object;
-  if (!in || !google::protobuf::util::JsonStringToMessage(text.str(), &object).ok()) {
-    return LoadPlan(path);  // its error says what is wrong with the file
-  }
-  auto& fields = *object.mutable_fields();
-  auto stages = fields.find("stages");
-  if (stages != fields.end() &&
-      !(stages->second.has_list_value() && stages->second.list_value().values_size() == 0)) {
-    return LoadPlan(path);
-  }
-  google::protobuf::Value placeholder;
-  auto& stage = *placeholder.mutable_struct_value()->mutable_fields();
-  stage["concurrency"].set_number_value(1);
-  stage["requests"].set_number_value(1);
-  *fields["stages"].mutable_list_value()->add_values() = placeholder;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(object, &json).ok()) return LoadPlan(path);
-  PlanLoadOptions options;
-  std::error_code error;
-  options.base_dir = std::filesystem::absolute(path, error).parent_path().string();
-  absl::StatusOr<Plan> plan = ParsePlan(json, options);
-  if (!plan.ok()) {
-    return absl::Status(plan.status().code(), absl::StrCat(path, ": ", plan.status().message()));
-  }
-  return plan;
 }
 
 // The exit code for a step that could not be run.
@@ -209,21 +173,37 @@ int CmdSaturate(const Args& args) {
 
   const std::string mode = single_client ? "single-client" : "multi-client";
   if (json) {
-    JsonFields extra = {
-        {"plan", JsonQuote(plan->name())},
-        {"mode", JsonQuote(mode)},
-        {"agentsPerStep", absl::StrCat(agents_per_step)},
-        {"loadPer", JsonQuote(single_client || !cluster_split ? "agent" : "cluster")},
-        {"store", db_path.empty() ? "null" : JsonQuote(db_path)}};
-    if (sizing.has_value()) {
-      extra.emplace_back(
-          "sizing",
-          absl::StrCat("{\"targetRps\": ", JsonNumber(sizing->params.target_rps),
-                       ", \"podsTested\": ", *pods_tested,
-                       ", \"podSaturationRps\": ", JsonNumber(sizing->params.pod_saturation_rps),
-                       ", \"perPodOperatingRps\": ", JsonNumber(sizing->per_pod_operating_rps),
-                       ", \"pods\": ", sizing->pods, "}"));
-    }
+    auto extra = [&](JsonWriter& w) {
+      w.Key("plan");
+      w.String(plan->name());
+      w.Key("mode");
+      w.String(mode);
+      w.Key("agentsPerStep");
+      w.Int(agents_per_step);
+      w.Key("loadPer");
+      w.String(single_client || !cluster_split ? "agent" : "cluster");
+      w.Key("store");
+      if (db_path.empty()) {
+        w.Null();
+      } else {
+        w.String(db_path);
+      }
+      if (sizing.has_value()) {
+        w.Key("sizing");
+        w.BeginObject(/*one_line=*/true);
+        w.Key("targetRps");
+        w.Number(sizing->params.target_rps);
+        w.Key("podsTested");
+        w.Int(*pods_tested);
+        w.Key("podSaturationRps");
+        w.Number(sizing->params.pod_saturation_rps);
+        w.Key("perPodOperatingRps");
+        w.Number(sizing->per_pod_operating_rps);
+        w.Key("pods");
+        w.Int(sizing->pods);
+        w.EndObject();
+      }
+    };
     std::cout << FormatSaturationJson(*result, extra);
   } else {
     std::cout << "\n"

@@ -8,8 +8,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/cli_flags.h"
+#include "common/json_writer.h"
 #include "cli/commands.h"
-#include "saturate/saturation.h"
 #include "saturate/sizing.h"
 
 namespace stampede {
@@ -68,15 +68,24 @@ absl::StatusOr<NodeParams> NodeFlags(const CliFlags& flags) {
   return p;
 }
 
-std::string NodesJson(const NodeSizing& n) {
-  return absl::StrCat("\"nodes\": ", n.nodes,
-                      ",\n  \"availableCpu\": ", SizingNumber(n.available_cpu, 1),
-                      ",\n  \"requiredCpu\": ", SizingNumber(n.required_cpu, 1),
-                      ",\n  \"spareCpu\": ", SizingNumber(n.spare_cpu, 1),
-                      ",\n  \"vmCores\": ", JsonNumber(n.vm_cores),
-                      ",\n  \"nodeOverhead\": ", JsonNumber(n.node_overhead),
-                      ",\n  \"clusterOverhead\": ", JsonNumber(n.cluster_overhead),
-                      ",\n  \"usableCoresPerNode\": ", JsonNumber(n.usable_cores_per_node));
+// The node figures as members of the JSON object being written.
+void WriteNodes(JsonWriter& w, const NodeSizing& n) {
+  w.Key("nodes");
+  w.Int(n.nodes);
+  w.Key("availableCpu");
+  w.Number(n.available_cpu);
+  w.Key("requiredCpu");
+  w.Number(n.required_cpu);
+  w.Key("spareCpu");
+  w.Number(n.spare_cpu);
+  w.Key("vmCores");
+  w.Number(n.vm_cores);
+  w.Key("nodeOverhead");
+  w.Number(n.node_overhead);
+  w.Key("clusterOverhead");
+  w.Number(n.cluster_overhead);
+  w.Key("usableCoresPerNode");
+  w.Number(n.usable_cores_per_node);
 }
 
 std::string NodesLine(const NodeSizing& n) {
@@ -103,13 +112,25 @@ int SizeFromLatency(const CliFlags& flags, bool json) {
   auto r = SizeCluster(p);
   if (!r.ok()) return Fail(r.status());
   if (json) {
-    std::cout << "{\n  \"pods\": " << r->pods << ",\n  " << NodesJson(r->nodes)
-              << ",\n  \"rps\": " << JsonNumber(p.rps)
-              << ",\n  \"latencyMs\": " << JsonNumber(p.latency_ms)
-              << ",\n  \"podConcurrency\": " << JsonNumber(p.pod_concurrency)
-              << ",\n  \"cpuPerPod\": " << JsonNumber(p.cpu_per_pod)
-              << ",\n  \"concurrentRequests\": " << JsonNumber(r->concurrent_requests)
-              << ",\n  \"arithmetic\": " << JsonQuote(r->arithmetic) << "\n}\n";
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("pods");
+    w.Int(r->pods);
+    WriteNodes(w, r->nodes);
+    w.Key("rps");
+    w.Number(p.rps);
+    w.Key("latencyMs");
+    w.Number(p.latency_ms);
+    w.Key("podConcurrency");
+    w.Number(p.pod_concurrency);
+    w.Key("cpuPerPod");
+    w.Number(p.cpu_per_pod);
+    w.Key("concurrentRequests");
+    w.Number(r->concurrent_requests);
+    w.Key("arithmetic");
+    w.String(r->arithmetic);
+    w.EndObject();
+    std::cout << w.Take();
     return 0;
   }
   std::cout << r->arithmetic << "\nresult: " << r->pods << (r->pods == 1 ? " pod" : " pods")
@@ -147,13 +168,23 @@ int SizeFromSaturation(const CliFlags& flags, bool json) {
     nodes = *n;
   }
   if (json) {
-    std::cout << "{\n  \"pods\": " << r->pods << ",\n  \"targetRps\": " << JsonNumber(p.target_rps)
-              << ",\n  \"podSaturationRps\": " << JsonNumber(p.pod_saturation_rps)
-              << ",\n  \"operatingFraction\": " << JsonNumber(p.operating_fraction)
-              << ",\n  \"perPodOperatingRps\": " << JsonNumber(r->per_pod_operating_rps);
-    if (nodes.has_value()) std::cout << ",\n  " << NodesJson(*nodes);
-    std::cout << ",\n  \"arithmetic\": "
-              << JsonQuote(r->arithmetic + (nodes ? nodes->arithmetic : "")) << "\n}\n";
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("pods");
+    w.Int(r->pods);
+    w.Key("targetRps");
+    w.Number(p.target_rps);
+    w.Key("podSaturationRps");
+    w.Number(p.pod_saturation_rps);
+    w.Key("operatingFraction");
+    w.Number(p.operating_fraction);
+    w.Key("perPodOperatingRps");
+    w.Number(r->per_pod_operating_rps);
+    if (nodes.has_value()) WriteNodes(w, *nodes);
+    w.Key("arithmetic");
+    w.String(r->arithmetic + (nodes ? nodes->arithmetic : ""));
+    w.EndObject();
+    std::cout << w.Take();
     return 0;
   }
   std::cout << r->arithmetic;

@@ -236,6 +236,12 @@ absl::StatusOr<Plan> ParsePlan(std::string_view json, const PlanLoadOptions& opt
   return plan;
 }
 
+Plan WithoutSecrets(Plan plan) {
+  plan.mutable_target()->clear_resolved_bearer_token();
+  plan.mutable_target()->clear_resolved_payloads();
+  return plan;
+}
+
 std::string PlanSummary(const Plan& plan) {
   const Target& target = plan.target();
   std::vector<std::string> stages;

@@ -38,6 +38,10 @@ absl::StatusOr<Plan> ParsePlan(std::string_view json, const PlanLoadOptions& opt
 // receives over gRPC). Does not touch files or the environment.
 absl::Status ValidatePlan(const Plan& plan);
 
+// The plan without what the loader resolved (payload bytes, bearer key): what may be stored,
+// reported or logged.
+Plan WithoutSecrets(Plan plan);
+
 // One line: name, target, stage count and shape, total requests or duration, agent selection.
 std::string PlanSummary(const Plan& plan);
 

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_format.h"
 #include "common/error_names.h"
+#include "common/thresholds.h"
+#include "common/timeline.h"
 
 namespace stampede {
 namespace aggregator_internal {
@@ -142,15 +144,6 @@ constexpr int kUnknownErrorSlot = ErrorClass_ARRAYSIZE;
 // are listed.
 constexpr int64_t kMaxPaddedTimelineSeconds = 7 * 24 * 3600;
 
-// Timestamps come from agents and may be garbage; wrap-around arithmetic keeps a corrupt value
-// from being undefined behaviour (it just lands in a strange second).
-int64_t WrapAdd(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-}
-int64_t WrapSub(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
-}
-
 // Floor division, so that records just before the origin land in second -1, not 0.
 int64_t FloorSeconds(int64_t ns) {
   int64_t q = ns / kNsPerSecond;
@@ -163,6 +156,7 @@ struct Rec {
   int64_t start_ns;
   int64_t end_ns;
   uint32_t latency_us;
+  uint32_t service_us;
   uint32_t status;
   int error;  // raw enum value
   uint32_t bytes_sent;
@@ -182,8 +176,11 @@ struct LocalCell {
   std::map<uint32_t, uint64_t> other_status;
   std::array<uint64_t, ErrorClass_ARRAYSIZE + 1> by_error{};
   Histogram latency;
+  // Stage cells only: timeline cells leave service time out (a second of one agent needs only
+  // what the live view and charts show).
+  Histogram service;
 
-  void Add(const Rec& r) {
+  void Add(const Rec& r, bool with_service) {
     ++requests;
     bytes_sent += r.bytes_sent;
     bytes_received += r.bytes_received;
@@ -199,6 +196,7 @@ struct LocalCell {
       ++by_error[r.error >= 0 && r.error < ErrorClass_ARRAYSIZE ? r.error : kUnknownErrorSlot];
     }
     latency.Record(r.latency_us);
+    if (with_service) service.Record(r.service_us);
   }
 
   Counts Compact() const {
@@ -255,19 +253,21 @@ PreparedBatch Prepare(const RecordBatch& b, int64_t clock_offset_ns, int64_t ori
   LocalCells<int64_t> seconds;
   LocalCells<uint32_t> stages;
   // Agent time -> coordinator time; hoisted so each record costs one add.
-  const int64_t base = WrapSub(b.base_time_ns(), clock_offset_ns);
+  const int64_t base = AgentToCoordinatorNs(b.base_time_ns(), clock_offset_ns);
   const int n = b.latency_us_size();
   for (int i = 0; i < n; ++i) {
     Rec r;
     r.start_ns = WrapAdd(base, At(b.start_offset_ns(), i, int64_t{0}));
     r.latency_us = b.latency_us(i);
     r.end_ns = WrapAdd(r.start_ns, int64_t{r.latency_us} * 1000);
+    // An agent that sends no service times was never late: service time is the latency.
+    r.service_us = At(b.service_us(), i, r.latency_us);
     r.status = At(b.status(), i, 0u);
     r.error = At(b.error(), i, 0);
     r.bytes_sent = At(b.bytes_sent(), i, 0u);
     r.bytes_received = At(b.bytes_received(), i, 0u);
-    seconds.Get(FloorSeconds(WrapSub(r.start_ns, origin_ns))).Add(r);
-    stages.Get(At(b.stage(), i, 0u)).Add(r);
+    seconds.Get(FloorSeconds(WrapSub(r.start_ns, origin_ns))).Add(r, /*with_service=*/false);
+    stages.Get(At(b.stage(), i, 0u)).Add(r, /*with_service=*/true);
   }
   PreparedBatch out;
   out.requests = static_cast<uint64_t>(n);
@@ -277,7 +277,8 @@ PreparedBatch Prepare(const RecordBatch& b, int64_t clock_offset_ns, int64_t ori
     out.seconds.emplace_back(second, TimeCell{local.Compact(), std::move(latency)});
   }
   for (auto& [stage, local] : stages.cells()) {
-    out.stages.emplace_back(stage, StageCell{local.Compact(), std::move(local.latency)});
+    out.stages.emplace_back(
+        stage, StageCell{local.Compact(), std::move(local.latency), std::move(local.service)});
   }
   return out;
 }
@@ -286,12 +287,11 @@ PreparedBatch Prepare(const RecordBatch& b, int64_t clock_offset_ns, int64_t ori
 template <typename Map, typename Cell>
 void MergeCell(Map& cells, const typename Map::key_type& key, Cell&& cell) {
   auto [it, inserted] = cells.try_emplace(key, std::forward<Cell>(cell));
-  if (inserted) return;
-  it->second.counts.Merge(cell.counts);
-  it->second.latency.Merge(cell.latency);
+  if (!inserted) it->second.Merge(cell);
 }
 
-Aggregate ToAggregate(const Counts& c, HistogramData latency, uint64_t late, uint64_t dropped) {
+Aggregate ToAggregate(const Counts& c, HistogramData latency, uint64_t late, uint64_t dropped,
+                      HistogramData service = HistogramData()) {
   Aggregate a;
   a.set_requests(c.requests);
   a.set_errors(c.errors);
@@ -302,6 +302,7 @@ Aggregate ToAggregate(const Counts& c, HistogramData latency, uint64_t late, uin
     (*a.mutable_by_error())[name] += c.by_error[e];
   }
   *a.mutable_latency() = std::move(latency);
+  if (service.count() > 0) *a.mutable_service() = std::move(service);
   a.set_late(late);
   a.set_dropped(dropped);
   a.set_bytes_sent(c.bytes_sent);
@@ -310,28 +311,6 @@ Aggregate ToAggregate(const Counts& c, HistogramData latency, uint64_t late, uin
   a.set_first_start_ns(c.requests ? c.first_start_ns : 0);
   a.set_last_end_ns(c.requests ? c.last_end_ns : 0);
   return a;
-}
-
-// Same wording as the agent's single-run summary (agent/summary.cc), so that a threshold reads
-// the same whether the run was local or distributed.
-std::vector<std::string> ThresholdFailures(const Counts& c, const Histogram& latency,
-                                           const Thresholds& th) {
-  std::vector<std::string> fails;
-  auto check = [&](bool set, double limit, double q, const char* name) {
-    if (!set || c.requests == 0) return;
-    const double ms = latency.Percentile(q) / 1000.0;
-    if (ms > limit) fails.push_back(absl::StrFormat("%s %.3fms > %gms", name, ms, limit));
-  };
-  check(th.has_p50_ms(), th.p50_ms(), 50, "p50");
-  check(th.has_p90_ms(), th.p90_ms(), 90, "p90");
-  check(th.has_p99_ms(), th.p99_ms(), 99, "p99");
-  if (th.has_error_rate() && c.requests > 0) {
-    const double rate = static_cast<double>(c.errors) / static_cast<double>(c.requests);
-    if (rate > th.error_rate()) {
-      fails.push_back(absl::StrFormat("error rate %.4f > %g", rate, th.error_rate()));
-    }
-  }
-  return fails;
 }
 
 // Counts and latency of a merged timeline cell (all, or one region of a second).
@@ -398,6 +377,7 @@ std::vector<RunAggregator::AgentTotals> RunAggregator::AgentTotalsLocked() const
     AgentTotals& t = totals[key.second];
     t.counts.Merge(cell.counts);
     t.latency.Merge(cell.latency);
+    t.service.Merge(cell.service);
   }
   for (size_t i = 0; i < agents_.size(); ++i) {
     totals[i].late = agents_[i].late;
@@ -454,23 +434,31 @@ void RunAggregator::AddStagesLocked(RunReport* report) const {
   // Stages the plan has but the run never reached are listed too, with zero requests.
   for (int s = 0; s < plan_stages_; ++s) stages[static_cast<uint32_t>(s)];
   for (const auto& [key, cell] : stage_cells_) {
-    StageCell& merged = stages[key.first];
-    merged.counts.Merge(cell.counts);
-    merged.latency.Merge(cell.latency);
+    stages[key.first].Merge(cell);
   }
   for (const auto& [stage, cell] : stages) {
-    (*report->mutable_by_stage())[stage] = ToAggregate(cell.counts, cell.latency.ToProto(), 0, 0);
+    (*report->mutable_by_stage())[stage] =
+        ToAggregate(cell.counts, cell.latency.ToProto(), 0, 0, cell.service.ToProto());
   }
+}
+
+void RunAggregator::AgentTotals::Merge(const AgentTotals& other) {
+  counts.Merge(other.counts);
+  latency.Merge(other.latency);
+  service.Merge(other.service);
+  late += other.late;
+  dropped += other.dropped;
+}
+
+Aggregate RunAggregator::AgentTotals::ToAggregate() const {
+  return stampede::ToAggregate(counts, latency.ToProto(), late, dropped, service.ToProto());
 }
 
 RunReport RunAggregator::Report() const {
   RunReport report;
   report.set_run_id(run_id_);
   report.set_plan_name(plan_name_);
-  Counts total;
-  Histogram total_latency;
-  uint64_t late = 0;
-  uint64_t dropped = 0;
+  AgentTotals total;
   absl::ReaderMutexLock lock(&mu_);
   const std::vector<AgentTotals> agents = AgentTotalsLocked();
   std::map<std::string, AgentTotals> regions;
@@ -484,27 +472,18 @@ RunReport RunAggregator::Report() const {
     info->set_region(meta.region);
     info->set_clock_offset_ns(meta.clock_offset_ns);
     info->set_clock_uncertainty_ns(meta.clock_uncertainty_ns);
-    *result->mutable_totals() = ToAggregate(t.counts, t.latency.ToProto(), t.late, t.dropped);
+    *result->mutable_totals() = t.ToAggregate();
     result->set_first_request_ns(result->totals().first_start_ns());
-
-    AgentTotals& region = regions[meta.region];
-    region.counts.Merge(t.counts);
-    region.latency.Merge(t.latency);
-    region.late += t.late;
-    region.dropped += t.dropped;
-    total.Merge(t.counts);
-    total_latency.Merge(t.latency);
-    late += t.late;
-    dropped += t.dropped;
+    regions[meta.region].Merge(t);
+    total.Merge(t);
   }
-  for (const auto& [name, t] : regions) {
-    (*report.mutable_by_region())[name] =
-        ToAggregate(t.counts, t.latency.ToProto(), t.late, t.dropped);
-  }
-  *report.mutable_totals() = ToAggregate(total, total_latency.ToProto(), late, dropped);
+  for (const auto& [name, t] : regions) (*report.mutable_by_region())[name] = t.ToAggregate();
+  *report.mutable_totals() = total.ToAggregate();
   AddStagesLocked(&report);
   AddTimelineLocked(&report);
-  for (std::string& failure : ThresholdFailures(total, total_latency, thresholds_)) {
+  const std::vector<ThresholdCheck> checks =
+      CheckThresholds(thresholds_, total.counts.requests, total.counts.errors, total.latency);
+  for (std::string& failure : ThresholdFailures(checks)) {
     report.add_threshold_failures(std::move(failure));
   }
   return report;

@@ -68,10 +68,24 @@ inline constexpr int kTimelineCoarsenBits = 3;
 struct TimeCell {
   Counts counts;
   SparseHistogram latency;
+
+  void Merge(const TimeCell& other) {
+    counts.Merge(other.counts);
+    latency.Merge(other.latency);
+  }
 };
+// Stage cells keep full precision, and service time (from the actual send) beside latency (from
+// the intended send): they add up to the totals of agents, regions and the run.
 struct StageCell {
   Counts counts;
   Histogram latency;
+  Histogram service;
+
+  void Merge(const StageCell& other) {
+    counts.Merge(other.counts);
+    latency.Merge(other.latency);
+    service.Merge(other.service);
+  }
 };
 
 }  // namespace aggregator_internal
@@ -119,8 +133,12 @@ class RunAggregator {
   struct AgentTotals {
     Counts counts;
     Histogram latency;
+    Histogram service;
     uint64_t late = 0;
     uint64_t dropped = 0;
+
+    void Merge(const AgentTotals& other);
+    Aggregate ToAggregate() const;
   };
 
   int AgentIndexLocked(const AgentMeta& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -45,7 +45,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/error_names.h"
 #include "common/status_macros.h"
+#include "common/timeline.h"
 
 namespace stampede {
 namespace {
@@ -67,21 +69,6 @@ constexpr size_t kMaxPendingRows = 1'000'000;
 constexpr int kRowsPerInsert = 64;
 constexpr int kRecordColumns = 12;
 constexpr int kBusyTimeoutMs = 5000;
-
-// Names of ErrorClass values, indexed by the enum value: the strings of ErrorClassName, kept as
-// a table here so that the store depends on no other module for its column values
-// (tests/store_test.cc checks that the two agree). The number is stored too (error_code).
-constexpr absl::string_view kErrorNames[] = {"none",     "connect", "dns",      "tls",
-                                             "timeout",  "reset",   "http_4xx", "http_5xx",
-                                             "protocol", "send",    "other",    "aborted"};
-static_assert(sizeof(kErrorNames) / sizeof(kErrorNames[0]) == ERROR_ABORTED + 1,
-              "kErrorNames must cover every ErrorClass value");
-constexpr absl::string_view kUnknownError = "unknown";
-
-absl::string_view ErrorName(int code) {
-  if (code < 0 || code > ERROR_ABORTED) return kUnknownError;
-  return kErrorNames[code];
-}
 
 // The schema. Names are part of the user interface (docs/queries.sql): change them only with a
 // new kSchemaVersion.
@@ -399,10 +386,10 @@ void SqliteStore::AppendRecords(const std::string& run_id, const AgentMeta& agen
   chunk->region = agent.region;
   chunk->rows.resize(static_cast<size_t>(n));
   Row* rows = chunk->rows.data();
-  // Coordinator time = agent time - offset (AgentMeta::clock_offset_ns).
-  const int64_t base_ns = batch.base_time_ns() - agent.clock_offset_ns;
+  // On the coordinator's timeline, the same correction the aggregator makes (common/timeline.h).
+  const int64_t base_ns = AgentToCoordinatorNs(batch.base_time_ns(), agent.clock_offset_ns);
   const auto& offsets = batch.start_offset_ns();
-  for (int i = 0; i < n; ++i) rows[i].ts_ns = base_ns + offsets[i];
+  for (int i = 0; i < n; ++i) rows[i].ts_ns = WrapAdd(base_ns, offsets[i]);
   // Columns are the same length in a well-formed batch; a short column reads as 0 rather than
   // dropping rows, so that every request in the batch is still counted.
   const auto fill = [&](const google::protobuf::RepeatedField<uint32_t>& column,
@@ -451,7 +438,7 @@ void SqliteStore::BindRow(sqlite3_stmt* stmt, int first, const Chunk& chunk, con
   sqlite3_bind_int64(stmt, first + 4, row.latency_us);
   sqlite3_bind_int64(stmt, first + 5, row.service_us);
   sqlite3_bind_int64(stmt, first + 6, row.status);
-  BindText(stmt, first + 7, ErrorName(row.error));
+  BindText(stmt, first + 7, ErrorClassName(static_cast<ErrorClass>(row.error)));
   sqlite3_bind_int(stmt, first + 8, row.error);
   sqlite3_bind_int64(stmt, first + 9, row.bytes_sent);
   sqlite3_bind_int64(stmt, first + 10, row.bytes_received);

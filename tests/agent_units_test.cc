@@ -11,7 +11,8 @@
 #include "agent/error_class.h"
 #include "common/load_split.h"
 #include "agent/record_buffer.h"
-#include "agent/summary.h"
+#include "agent/aggregator_sink.h"
+#include "common/run_aggregator.h"
 
 namespace stampede {
 namespace {
@@ -184,56 +185,35 @@ RecordBatch MakeBatch() {
   return b;
 }
 
-TEST(Summary, AggregatesCountsErrorsStagesAndThroughput) {
-  SummarySink sink;
-  sink.Consume(MakeBatch());
-  sink.Consume(MakeBatch());
-  Summary s = sink.Snapshot();
-  EXPECT_EQ(s.all.requests, 6u);
-  EXPECT_EQ(s.all.errors, 4u);
-  EXPECT_EQ(s.all.by_status.at(503), 2u);
-  EXPECT_EQ(s.all.by_status.at(0), 2u);
-  EXPECT_EQ(s.all.by_error.at("http_5xx"), 2u);
-  EXPECT_EQ(s.all.by_error.at("connect"), 2u);
-  EXPECT_EQ(s.all.by_error.count("none"), 0u);
-  ASSERT_EQ(s.stages.size(), 2u);
-  EXPECT_EQ(s.stages[1].requests, 2u);
-  EXPECT_EQ(s.late, 4u);
-  EXPECT_EQ(s.batches, 2u);
-  EXPECT_EQ(s.all.bytes_sent, 600u);
-  // Span: first start 0 to last end 1 s + 3 ms.
-  EXPECT_NEAR(s.all.span_s(), 1.003, 1e-9);
-  EXPECT_NEAR(s.all.latency.max(), 3000, 1e-9);
-}
-
-TEST(Summary, JsonHasTheFieldsUsersRelyOn) {
-  SummarySink sink;
-  sink.Consume(MakeBatch());
+// A single-client run merges its batches with the coordinator's aggregator: counts, errors by
+// class and status, stages, late sends, bytes and the span all come out of one place.
+TEST(AggregatorSink, MergesBatchesLikeTheCoordinator) {
   Plan plan;
-  plan.set_name("p");
-  plan.mutable_thresholds()->set_error_rate(0.1);
-  const std::string json = FormatSummaryJson(sink.Snapshot(), plan);
-  for (const char* key : {"\"requests\": 3", "\"errors\": 2", "\"throughputRps\"", "\"latencyMs\"",
-                          "\"p50\"", "\"p90\"", "\"p99\"", "\"p999\"", "\"max\"", "\"mean\"",
-                          "\"byStatus\": {\"0\": 1, \"200\": 1, \"503\": 1}", "\"byError\"",
-                          "\"late\": 2", "\"dropped\": 0", "\"thresholdFailures\": [\"error rate"}) {
-    EXPECT_THAT(json, HasSubstr(key));
-  }
-}
-
-TEST(Summary, ThresholdsFailOnlyWhenExceeded) {
-  Totals t;
-  for (int i = 1; i <= 100; ++i) t.Add(0, i * 1000, i * 1000, 200, i > 98, "http_5xx", 0, 0);
-  Thresholds th;
-  th.set_p99_ms(150);
-  th.set_error_rate(0.05);
-  EXPECT_TRUE(CheckThresholds(t, th).empty());
-  th.set_p99_ms(50);
-  th.set_error_rate(0.01);
-  auto fails = CheckThresholds(t, th);
-  ASSERT_EQ(fails.size(), 2u);
-  EXPECT_THAT(fails[0], HasSubstr("p99"));
-  EXPECT_THAT(fails[1], HasSubstr("error rate 0.0200 > 0.01"));
+  plan.add_stages();
+  plan.add_stages();
+  RunAggregator aggregator("local", plan, 1'000'000'000);
+  AggregatorSink sink(&aggregator, AgentMeta{"local", "local", "local"});
+  sink.Consume(MakeBatch());
+  sink.Consume(MakeBatch());
+  const RunReport report = aggregator.Report();
+  const Aggregate& t = report.totals();
+  EXPECT_EQ(t.requests(), 6u);
+  EXPECT_EQ(t.errors(), 4u);
+  EXPECT_EQ(t.by_status().at(503), 2u);
+  EXPECT_EQ(t.by_status().at(0), 2u);
+  EXPECT_EQ(t.by_error().at("http_5xx"), 2u);
+  EXPECT_EQ(t.by_error().at("connect"), 2u);
+  EXPECT_EQ(t.by_error().count("none"), 0u);
+  ASSERT_EQ(report.by_stage().size(), 2u);
+  EXPECT_EQ(report.by_stage().at(1).requests(), 2u);
+  EXPECT_EQ(t.late(), 4u);
+  EXPECT_EQ(t.bytes_sent(), 600u);
+  // Span: first start 1 s to last end 2 s + 3 ms (on the timeline of the batches' base time).
+  EXPECT_EQ(t.last_end_ns() - t.first_start_ns(), 1'003'000'000);
+  EXPECT_EQ(t.latency().max_us(), 3000);
+  EXPECT_EQ(t.service().count(), 6u);
+  ASSERT_EQ(report.by_agent_size(), 1);
+  EXPECT_EQ(report.by_agent(0).agent().region(), "local");
 }
 
 TEST(CsvSink, OneLinePerRecordWithAbsoluteTimes) {

@@ -34,8 +34,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::RunCommand;
 
-// __FILE__ is the absolute source path (CMake passes absolute paths).
-const std::filesystem::path kRepoDir = std::filesystem::path(__FILE__).parent_path().parent_path();
+// The source tree (tests/CMakeLists.txt defines it).
+const std::filesystem::path kRepoDir = STAMPEDE_SOURCE_DIR;
 
 // The text of `"key": "VALUE"` after `from` in a JSON text.
 std::string JsonString(const std::string& json, const std::string& key, size_t from = 0) {

@@ -11,7 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/engine.h"
-#include "agent/summary.h"
+#include "agent/aggregator_sink.h"
+#include "common/run_aggregator.h"
 #include "common/plan_loader.h"
 #include "tests/support/bad_server.h"
 #include "tests/support/process.h"
@@ -382,20 +383,24 @@ TEST(Engine, BatchesLeaveByTimeNotOnlyBySize) {
   EXPECT_EQ(sink.rows().size(), 50u);
 }
 
-TEST(Engine, SummaryMatchesTheRecords) {
+// The single-client report's path: the engine's batches merged by the run aggregator.
+TEST(Engine, MergedReportMatchesTheRecords) {
   auto server = BadServer::Start(Misbehaviour::kOk);
   ASSERT_TRUE(server.ok());
   Plan plan = PlanFor(Url((*server)->port()));
   Closed(plan, 2, 300);
   CollectSink collect;
-  SummarySink summary;
-  TeeSink tee({&collect, &summary});
+  RunAggregator aggregator("local", plan, 0);
+  AggregatorSink merged(&aggregator, AgentMeta{"local", "local", "local"});
+  TeeSink tee({&collect, &merged});
   RunPlan(plan, &tee);
-  const Summary s = summary.Snapshot();
-  EXPECT_EQ(s.all.requests, 300u);
-  EXPECT_EQ(s.all.requests, collect.rows().size());
-  EXPECT_EQ(s.all.errors, 0u);
-  EXPECT_EQ(s.all.by_status.at(200), 300u);
+  const Aggregate totals = aggregator.Report().totals();
+  EXPECT_EQ(totals.requests(), 300u);
+  EXPECT_EQ(totals.requests(), collect.rows().size());
+  EXPECT_EQ(totals.errors(), 0u);
+  EXPECT_EQ(totals.by_status().at(200), 300u);
+  EXPECT_EQ(totals.latency().count(), 300u);
+  EXPECT_EQ(totals.service().count(), 300u);
 }
 
 TEST(Engine, RejectsAPlanItCannotRun) {

@@ -31,11 +31,11 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// __FILE__ is the absolute source path (CMake passes absolute paths), so the data is found from
-// any working directory and any build folder.
-const fs::path kTestsDir = fs::path(__FILE__).parent_path();
+// The source tree (tests/CMakeLists.txt), so the data is found from any working directory and any
+// build folder.
+const fs::path kRepoDir = STAMPEDE_SOURCE_DIR;
+const fs::path kTestsDir = kRepoDir / "tests";
 const fs::path kDataDir = kTestsDir / "data/plans";
-const fs::path kRepoDir = kTestsDir.parent_path();
 
 constexpr char kToken[] = "sk-test-0123456789";
 

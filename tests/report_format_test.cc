@@ -48,6 +48,7 @@ RecordBatch Batch(const AgentMeta& agent, int n, int64_t first_ms, uint32_t base
   for (int i = 0; i < n; ++i) {
     b.add_start_offset_ns((first_ms + 10 * i) * kMs);
     b.add_latency_us(base_us + static_cast<uint32_t>(i * 131 % 5000));
+    b.add_service_us(b.latency_us(i));
     const bool failed = i % 20 == 0;
     b.add_status(failed ? 503 : 200);
     b.add_error(failed ? ERROR_HTTP_5XX : ERROR_NONE);
@@ -121,12 +122,14 @@ TEST(ReportJsonTest, IsValidJsonWithEveryDocumentedKey) {
   const RunReport report = SampleReport();
   const Struct json = ParseJson(FormatReportJson(report));
   EXPECT_EQ(Keys(json),
-            (std::set<std::string>{"runId", "plan", "state", "startedNs", "endedNs", "totals",
-                                   "latencyMs", "byStatus", "byError", "byRegion", "byAgent",
-                                   "byStage", "timeline", "thresholdFailures", "passed"}));
+            (std::set<std::string>{"runId", "plan", "state", "startedNs", "endedNs", "durationS",
+                                   "totals", "latencyMs", "serviceMs", "byStatus", "byError",
+                                   "byRegion", "byAgent", "byStage", "timeline", "thresholds",
+                                   "thresholdFailures", "passed"}));
   const auto& f = json.fields();
   EXPECT_EQ(Keys(f.at("totals")),
-            (std::set<std::string>{"requests", "errors", "errorRate", "throughputRps"}));
+            (std::set<std::string>{"requests", "errors", "errorRate", "throughputRps", "bytesSent",
+                                   "bytesReceived", "late", "dropped"}));
   ExpectNumbers(f.at("totals"));
   EXPECT_EQ(Keys(f.at("latencyMs")), kLatencyKeys);
   ExpectNumbers(f.at("latencyMs"));
@@ -134,8 +137,8 @@ TEST(ReportJsonTest, IsValidJsonWithEveryDocumentedKey) {
   const auto& regions = f.at("byRegion").struct_value();
   EXPECT_EQ(Keys(regions), (std::set<std::string>{"eastus", "westeurope"}));
   for (const auto& [name, region] : regions.fields()) {
-    EXPECT_EQ(Keys(region),
-              (std::set<std::string>{"requests", "errors", "throughputRps", "latencyMs"}));
+    EXPECT_EQ(Keys(region), (std::set<std::string>{"agents", "requests", "errors",
+                                                   "throughputRps", "latencyMs"}));
     EXPECT_EQ(Keys(Field(region, "latencyMs")), kLatencyKeys);
   }
 
@@ -152,6 +155,8 @@ TEST(ReportJsonTest, IsValidJsonWithEveryDocumentedKey) {
   ASSERT_EQ(stages.size(), 2);
   EXPECT_EQ(Field(stages[1], "stage").number_value(), 1);
   EXPECT_EQ(Field(stages[1], "name").string_value(), "peak");
+  EXPECT_EQ(Keys(stages[1]), (std::set<std::string>{"stage", "name", "load", "requests", "errors",
+                                                    "throughputRps", "latencyMs", "serviceMs"}));
 
   const auto& timeline = f.at("timeline").list_value().values();
   ASSERT_EQ(timeline.size(), report.timeline_size());
@@ -202,6 +207,21 @@ TEST(ReportJsonTest, ValuesMatchTheReport) {
   EXPECT_FALSE(f.at("passed").bool_value());
   ASSERT_EQ(f.at("thresholdFailures").list_value().values_size(), 1);
   EXPECT_THAT(f.at("thresholdFailures").list_value().values(0).string_value(), StartsWith("p99 "));
+  // Each threshold with its measured value, from the same merged histogram.
+  ASSERT_EQ(f.at("thresholds").list_value().values_size(), 1);
+  const Value& p99 = f.at("thresholds").list_value().values(0);
+  EXPECT_EQ(Field(p99, "metric").string_value(), "p99");
+  EXPECT_EQ(Field(p99, "limit").number_value(), 5);
+  EXPECT_NEAR(Field(p99, "value").number_value(), h.Percentile(99) / 1000, 1e-6);
+  EXPECT_FALSE(Field(p99, "passed").bool_value());
+
+  // Bytes and service time travel with the counts; no send was late, so service = latency.
+  EXPECT_EQ(Field(f.at("totals"), "bytesSent").number_value(), 450 * 100);
+  EXPECT_EQ(Field(f.at("totals"), "bytesReceived").number_value(), 450 * 300);
+  EXPECT_EQ(Field(f.at("serviceMs"), "p99").number_value(),
+            Field(f.at("latencyMs"), "p99").number_value());
+  EXPECT_EQ(Field(f.at("byStage").list_value().values(1), "serviceMs").struct_value().fields_size(),
+            7);
 }
 
 TEST(ReportJsonTest, KeyOrderIsStable) {
@@ -315,6 +335,30 @@ TEST(ReportTextTest, PassedThresholdsAndInvalidLatency) {
   const std::string text = FormatReportText(report);
   EXPECT_THAT(text, HasSubstr("thresholds: PASSED\n"));
   EXPECT_THAT(text, HasSubstr("latency ms: min n/a  mean n/a  p50 n/a"));
+}
+
+// A run on one machine (`stampede-agent run`) prints through the same report: no one-row region
+// and agent tables repeating the totals, and the stage table with each stage's load.
+TEST(ReportTextTest, OneAgentRunLeavesOutRegionAndAgentTables) {
+  Plan plan;
+  plan.set_name("single");
+  Stage* stage = plan.add_stages();
+  stage->set_concurrency(4);
+  stage->set_ramp_to(16);
+  plan.add_stages()->set_rate(250);
+  RunAggregator aggregator("local", plan, kOrigin);
+  const AgentMeta local = Agent("local", "local", "local", 0, 0);
+  aggregator.AddBatch(local, Batch(local, 120, 0, 2000));
+  RunReport report = aggregator.Report();
+  report.set_state("finished");
+  *report.mutable_plan() = plan;
+  const std::string text = FormatReportText(report);
+  EXPECT_THAT(text, HasSubstr("agents 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("by region")));
+  EXPECT_THAT(text, Not(HasSubstr("by agent")));
+  EXPECT_THAT(text, HasSubstr("c=4->16"));
+  EXPECT_THAT(text, HasSubstr("rate=250/s"));
+  EXPECT_THAT(text, HasSubstr("requests 120 "));
 }
 
 TEST(ReportTextTest, EmptyReportRenders) {

@@ -1,6 +1,9 @@
 // Cluster sizing (common/sizing) and the saturation search (coordinator/saturation) against a
 // fake service whose capacity and failure point are known exactly.
-#include "saturate/saturation.h"
+#include "saturate/options.h"
+#include "saturate/saturation_output.h"
+#include "saturate/search.h"
+#include "saturate/step_plan.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -651,7 +654,10 @@ TEST(Report, JsonIsValidAndHasTheResult) {
   o.repeats = 2;
   auto r = Search(o, &fake);
   ASSERT_TRUE(r.ok());
-  const std::string json = FormatSaturationJson(*r, {{"mode", JsonQuote("single-client")}});
+  const std::string json = FormatSaturationJson(*r, [](JsonWriter& w) {
+    w.Key("mode");
+    w.String("single-client");
+  });
   google::protobuf::Struct doc;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &doc).ok()) << json;
   const auto& f = doc.fields();

@@ -37,8 +37,8 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// __FILE__ is the absolute source path (CMake passes absolute paths).
-const fs::path kRepoDir = fs::path(__FILE__).parent_path().parent_path();
+// The source tree (tests/CMakeLists.txt defines it).
+const fs::path kRepoDir = STAMPEDE_SOURCE_DIR;
 
 constexpr int64_t kBaseNs = 1'700'000'000'000'000'000;
 

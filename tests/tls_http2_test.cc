@@ -18,7 +18,8 @@
 #include <curl/curl.h>
 
 #include "agent/engine.h"
-#include "agent/summary.h"
+#include "agent/aggregator_sink.h"
+#include "common/run_aggregator.h"
 #include "tests/support/process.h"
 
 namespace stampede {
@@ -135,13 +136,15 @@ class Nginx : public ::testing::Test {
     return plan;
   }
 
-  Summary Run(const Plan& plan) {
-    SummarySink sink;
+  // The run's merged totals.
+  Aggregate Run(const Plan& plan) {
+    RunAggregator aggregator("local", plan, 0);
+    AggregatorSink sink(&aggregator, AgentMeta{"local", "local", "local"});
     EngineOptions options;
     options.threads = 2;
     Engine engine(plan, options, &sink);
     EXPECT_TRUE(engine.Run().ok());
-    return sink.Snapshot();
+    return aggregator.Report().totals();
   }
 
   std::filesystem::path dir_;
@@ -154,26 +157,27 @@ class Nginx : public ::testing::Test {
 
 TEST_F(Nginx, VerificationIsOnByDefault) {
   // Every request is a fresh handshake that fails, so keep the count small.
-  const Summary s =
+  const Aggregate s =
       Run(MakePlan(absl::StrCat("https://127.0.0.1:", https_port_, "/score"), false, "", 40));
-  EXPECT_EQ(s.all.requests, 40u);
-  EXPECT_EQ(s.all.errors, 40u);
-  EXPECT_EQ(s.all.by_error.at("tls"), 40u);
+  EXPECT_EQ(s.requests(), 40u);
+  EXPECT_EQ(s.errors(), 40u);
+  EXPECT_EQ(s.by_error().at("tls"), 40u);
 }
 
 TEST_F(Nginx, HttpsWithInsecureOverHttp11) {
-  const Summary s =
+  const Aggregate s =
       Run(MakePlan(absl::StrCat("https://127.0.0.1:", https_port_, "/score"), true, "1.1"));
-  EXPECT_EQ(s.all.requests, 400u);
-  EXPECT_EQ(s.all.errors, 0u);
+  EXPECT_EQ(s.requests(), 400u);
+  EXPECT_EQ(s.errors(), 0u);
   nginx_.reset();  // flush the access log
   EXPECT_EQ(Protocols()["HTTP/1.1"], 400);
 }
 
 TEST_F(Nginx, Http2OverTls) {
-  Summary s = Run(MakePlan(absl::StrCat("https://127.0.0.1:", https_port_, "/score"), true, "2"));
-  EXPECT_EQ(s.all.requests, 400u);
-  EXPECT_EQ(s.all.errors, 0u);
+  const Aggregate s =
+      Run(MakePlan(absl::StrCat("https://127.0.0.1:", https_port_, "/score"), true, "2"));
+  EXPECT_EQ(s.requests(), 400u);
+  EXPECT_EQ(s.errors(), 0u);
   nginx_.reset();
   EXPECT_EQ(Protocols()["HTTP/2.0"], 400);
 }
@@ -181,7 +185,8 @@ TEST_F(Nginx, Http2OverTls) {
 TEST_F(Nginx, CleartextHttp2RefusedWhereLibcurlBreaksIt) {
   Plan plan = MakePlan(absl::StrCat("http://127.0.0.1:", h2c_port_, "/score"), false, "2", 400,
                        "GET");
-  SummarySink sink;
+  RunAggregator aggregator("local", plan, 0);
+  AggregatorSink sink(&aggregator, AgentMeta{"local", "local", "local"});
   Engine engine(plan, EngineOptions{}, &sink);
   const absl::Status s = engine.Run();
   if (curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
@@ -192,7 +197,7 @@ TEST_F(Nginx, CleartextHttp2RefusedWhereLibcurlBreaksIt) {
     return;
   }
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(sink.Snapshot().all.errors, 0u);
+  EXPECT_EQ(aggregator.Report().totals().errors(), 0u);
 }
 
 }  // namespace

@@ -12,56 +12,26 @@
 // The search does no I/O: each step is run by an injected StepRunner (in `stampede saturate` a
 // whole run on the coordinator; in tests a fake service), so the procedure is testable alone.
 // Every repeat is bounded by max_steps_per_repeat, so a search always ends.
-#ifndef STAMPEDE_SATURATE_SATURATION_H_
-#define STAMPEDE_SATURATE_SATURATION_H_
+#ifndef STAMPEDE_SATURATE_SEARCH_H_
+#define STAMPEDE_SATURATE_SEARCH_H_
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
-#include "control.pb.h"
-#include "plan.pb.h"
+#include "saturate/options.h"
 
 namespace stampede {
 
-// Closed: the load is virtual users (concurrency), an integer. Open: the load is arrivals/s.
-enum class LoadModel { kClosed, kOpen };
 enum class StepPhase { kBaseline, kStep, kBisect };
 enum class Verdict { kSaturated, kOverloadedAtStart, kNotSaturated };
 
-const char* LoadModelName(LoadModel model);  // "closed", "open"
-const char* PhaseName(StepPhase phase);      // "baseline", "step", "bisect"
-const char* VerdictName(Verdict verdict);    // "saturated", "overloaded-at-start", ...
-
-struct SaturationOptions {
-  LoadModel model = LoadModel::kClosed;
-  // Closed defaults; DefaultSaturationOptions(kOpen) gives 10 .. 100000 arrivals/s.
-  double start_load = 1;
-  double step_factor = 2;
-  double max_load = 1024;
-  absl::Duration step_duration = absl::Seconds(5);
-  // Bisection stops when (high - low) / low <= tolerance (closed: also when high - low <= 1).
-  double tolerance = 0.1;
-  int repeats = 3;
-  double max_error_rate = 0.01;
-  std::optional<double> slo_p99_ms;
-  double operating_fraction = 0.7;
-  // Repeats whose (max - min) / median saturation throughput exceeds this are "inconsistent".
-  double max_spread = 0.15;
-  // Hard bound on the steps of one repeat (baseline included), so that any search ends.
-  int max_steps_per_repeat = 40;
-  bool baseline = true;
-};
-
-SaturationOptions DefaultSaturationOptions(LoadModel model);
-
-// The plan's `saturation` settings over the defaults of its model. Closed loads are rounded to
-// whole users (start up, max down). Errors name the plan field.
-absl::StatusOr<SaturationOptions> SaturationOptionsFromPlan(const Plan& plan);
+const char* PhaseName(StepPhase phase);    // "baseline", "step", "bisect"
+const char* VerdictName(Verdict verdict);  // "saturated", "overloaded-at-start", ...
 
 // What the search asks the runner to do.
 struct StepRequest {
@@ -87,17 +57,6 @@ struct StepResult {
   // figures cover the part that ran.
   bool stopped_early = false;
 };
-
-// The figures of a finished run's merged report (totals over all agents), for a step at `load`.
-StepResult StepResultFromReport(const RunReport& report, double load);
-
-// The plan that runs one step: the base plan's target and agent selection with ONE stage of
-// `step_duration` at the request's load (closed: concurrency, open: rate). The baseline (and any
-// step when `single_client`) runs on one agent; other steps keep the plan's selection, so all
-// selected agents step in lockstep (each at the load, or sharing it when agents.split is
-// "cluster"). Thresholds are dropped: the search judges steps by its own criteria.
-Plan BuildStepPlan(const Plan& base, const StepRequest& request, const SaturationOptions& options,
-                   bool single_client);
 
 struct StepRecord {
   StepRequest request;
@@ -178,27 +137,6 @@ class SaturationSearch {
   DoneObserver on_done_;
 };
 
-// The live view's line for a finished step: repeat, phase, load, rps, p99, errors, verdict.
-std::string FormatStepLine(const StepRecord& step, int repeats);
-
-// Extra top-level fields for the JSON form, already rendered as JSON values.
-using JsonFields = std::vector<std::pair<std::string, std::string>>;
-
-// Text report: settings, the table of steps, the verdict, saturation, spread, operating point.
-std::string FormatSaturationText(const SaturationResult& result);
-
-// JSON: {"verdict", "inconsistent", "saturation": {throughputRps, load, p99Ms, p50Ms, runId,
-// repeat} | null, "operatingPoint": {fraction, throughputRps, load} | null, "repeats": [rps |
-// null per repeat], "spread": {minRps, maxRps, medianRps, relative, limit}, "repeatDetails":
-// [...], "settings": {...}, "steps": [{repeat, index, phase, load, throughputRps, p50Ms, p99Ms,
-// meanMs, requests, errors, status503, errorRate, verdict: "ok"|"fail", why, runId}], extra...}
-std::string FormatSaturationJson(const SaturationResult& result, const JsonFields& extra = {});
-
-// A JSON string literal (quotes and escapes added).
-std::string JsonQuote(const std::string& s);
-// A JSON number with up to `decimals` decimals; null when not finite.
-std::string JsonNumber(double value, int decimals = 3);
-
 }  // namespace stampede
 
-#endif  // STAMPEDE_SATURATE_SATURATION_H_
+#endif  // STAMPEDE_SATURATE_SEARCH_H_

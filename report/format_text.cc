@@ -1,0 +1,196 @@
+// The terminal form of a run's report.
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "report/report_format.h"
+#include "report/report_model.h"
+
+namespace stampede {
+namespace {
+
+std::string OrNa(const std::optional<Percentiles>& p, double Percentiles::*field) {
+  return p.has_value() ? absl::StrFormat("%.3f", (*p).*field) : "n/a";
+}
+
+std::string Percent(const Figures& f) { return absl::StrFormat("%.2f%%", 100 * f.error_rate); }
+
+std::string HumanBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", v, kUnits[unit]);
+}
+
+std::string Display(absl::string_view s) { return s.empty() ? "-" : std::string(s); }
+
+// Columns sized to their widest cell; the first `left` columns are left-aligned (names), the
+// rest right-aligned (numbers), so that a table reads well in a terminal.
+std::string RenderTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows, size_t left) {
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  std::string out;
+  auto append_row = [&](const std::vector<std::string>& row) {
+    std::string line = " ";
+    for (size_t c = 0; c < width.size(); ++c) {
+      const std::string cell = c < row.size() ? row[c] : "";
+      const std::string pad(width[c] - std::min(width[c], cell.size()), ' ');
+      absl::StrAppend(&line, " ", c < left ? cell + pad : pad + cell);
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    absl::StrAppend(&out, line, "\n");
+  };
+  append_row(header);
+  for (const auto& row : rows) append_row(row);
+  return out;
+}
+
+// The numeric columns shared by the region, agent and stage tables.
+std::vector<std::string> FigureCells(const Figures& f) {
+  return {absl::StrCat(f.requests),
+          absl::StrCat(f.errors),
+          Percent(f),
+          absl::StrFormat("%.1f", f.throughput_rps),
+          OrNa(f.latency_ms, &Percentiles::p50),
+          OrNa(f.latency_ms, &Percentiles::p90),
+          OrNa(f.latency_ms, &Percentiles::p99),
+          OrNa(f.latency_ms, &Percentiles::max)};
+}
+
+const std::vector<std::string>& FigureHeader() {
+  static const auto* header = new std::vector<std::string>{
+      "requests", "errors", "err%", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"};
+  return *header;
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// "3 (2 finished, 1 lost)": how many agents took part and how each ended.
+std::string AgentStates(const RunModel& m) {
+  std::map<std::string, int> states;
+  for (const AgentRow& a : m.agents) {
+    if (!a.state.empty()) ++states[a.state];
+  }
+  std::vector<std::string> parts;
+  for (const auto& [state, n] : states) parts.push_back(absl::StrCat(n, " ", state));
+  std::string out = absl::StrCat(m.agents.size());
+  if (!parts.empty()) absl::StrAppend(&out, " (", absl::StrJoin(parts, ", "), ")");
+  return out;
+}
+
+std::string PercentilesLine(absl::string_view label, const std::optional<Percentiles>& p) {
+  return absl::StrCat(label, ": min ", OrNa(p, &Percentiles::min), "  mean ",
+                      OrNa(p, &Percentiles::mean), "  p50 ", OrNa(p, &Percentiles::p50), "  p90 ",
+                      OrNa(p, &Percentiles::p90), "  p99 ", OrNa(p, &Percentiles::p99), "  p99.9 ",
+                      OrNa(p, &Percentiles::p999), "  max ", OrNa(p, &Percentiles::max), "\n");
+}
+
+std::string HeaderText(const RunModel& m) {
+  const Figures& t = m.totals;
+  std::string out =
+      absl::StrFormat("run %s  plan %s  state %s  duration %.3fs  agents %s\n", Display(m.run_id),
+                      Display(m.plan_name), Display(m.state), m.duration_s, AgentStates(m));
+  absl::StrAppendFormat(&out,
+                        "requests %d  errors %d (%s)  throughput %.1f req/s  sent %s  "
+                        "received %s\n",
+                        t.requests, t.errors, Percent(t), t.throughput_rps,
+                        HumanBytes(t.bytes_sent), HumanBytes(t.bytes_received));
+  if (t.late || t.dropped) {
+    absl::StrAppendFormat(&out,
+                          "open model: %d sent late (>= 1 ms after the intended time), %d "
+                          "dropped (never sent)\n",
+                          t.late, t.dropped);
+  }
+  absl::StrAppend(&out, PercentilesLine("latency ms", t.latency_ms));
+  // Service time differs from latency only when sends went out late: then both are worth seeing.
+  if (t.late > 0) absl::StrAppend(&out, PercentilesLine("service ms", t.service_ms));
+  return out;
+}
+
+// Per-region and per-agent tables: for a run on more than one agent (a one-agent table repeats
+// the totals).
+std::string RegionsText(const RunModel& m) {
+  if (m.agents.size() <= 1 || m.regions.empty()) return "";
+  std::vector<std::vector<std::string>> rows;
+  for (const RegionRow& region : m.regions) {
+    rows.push_back(
+        Concat({Display(region.region), absl::StrCat(region.agents)}, FigureCells(region.figures)));
+  }
+  return absl::StrCat("\nby region\n",
+                      RenderTable(Concat({"region", "agents"}, FigureHeader()), rows, 1));
+}
+
+std::string AgentsText(const RunModel& m) {
+  if (m.agents.size() <= 1) return "";
+  std::vector<std::vector<std::string>> rows;
+  for (const AgentRow& a : m.agents) {
+    const std::string clock =
+        absl::StrFormat("%+.3f ± %.3f", a.clock_offset_ms, a.clock_uncertainty_ms);
+    rows.push_back(
+        Concat({Display(a.id), Display(a.name), Display(a.region), Display(a.state), clock},
+               FigureCells(a.figures)));
+  }
+  return absl::StrCat(
+      "\nby agent\n",
+      RenderTable(Concat({"id", "name", "region", "state", "clock offset ms"}, FigureHeader()),
+                  rows, 4));
+}
+
+std::string StagesText(const RunModel& m) {
+  if (m.stages.empty()) return "";
+  std::vector<std::vector<std::string>> rows;
+  for (const StageRow& stage : m.stages) {
+    rows.push_back(Concat({absl::StrCat(stage.index), Display(stage.name), Display(stage.load)},
+                          FigureCells(stage.figures)));
+  }
+  return absl::StrCat("\nby stage\n",
+                      RenderTable(Concat({"stage", "name", "load"}, FigureHeader()), rows, 3));
+}
+
+std::string StatusAndErrorsText(const Figures& t) {
+  std::vector<std::string> status;
+  for (const auto& [code, n] : t.by_status) {
+    // Status 0 means no response arrived (a transport error), not an HTTP status.
+    status.push_back(absl::StrCat(code == 0 ? "none" : absl::StrCat(code), ": ", n));
+  }
+  std::vector<std::string> errors;
+  for (const auto& [name, n] : t.by_error) errors.push_back(absl::StrCat(name, ": ", n));
+  return absl::StrCat("\nstatus: ", status.empty() ? "-" : absl::StrJoin(status, ", "),
+                      "\nerrors: ", errors.empty() ? "none" : absl::StrJoin(errors, ", "), "\n");
+}
+
+std::string ThresholdsText(const RunModel& m) {
+  if (m.failures.empty()) return "thresholds: PASSED\n";
+  std::string out = "thresholds: FAILED\n";
+  for (const std::string& failure : m.failures) absl::StrAppend(&out, "  FAILED ", failure, "\n");
+  return out;
+}
+
+}  // namespace
+
+std::string FormatReportText(const RunReport& report) {
+  const RunModel m = BuildRunModel(report);
+  return absl::StrCat(HeaderText(m), RegionsText(m), AgentsText(m), StagesText(m),
+                      StatusAndErrorsText(m.totals), ThresholdsText(m));
+}
+
+}  // namespace stampede

@@ -1,0 +1,95 @@
+#include "saturate/step_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/plan_loader.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "report/report_model.h"
+
+namespace stampede {
+
+StepResult StepResultFromReport(const RunReport& report, double load) {
+  // The run's figures as its report has them: one model, so a step reads exactly as `stampede
+  // report` shows its run.
+  const Figures f = FiguresOf(report.totals());
+  StepResult r;
+  r.load = load;
+  r.run_id = report.run_id();
+  r.requests = f.requests;
+  r.errors = f.errors;
+  r.status503 = f.status_count(503);
+  r.error_rate = f.error_rate;
+  r.throughput_rps = f.throughput_rps;
+  if (f.latency_ms.has_value()) {
+    r.p50_ms = f.latency_ms->p50;
+    r.p99_ms = f.latency_ms->p99;
+    r.mean_ms = f.latency_ms->mean;
+  }
+  return r;
+}
+
+Plan BuildStepPlan(const Plan& base, const StepRequest& request, const SaturationOptions& options,
+                   bool single_client) {
+  Plan plan = base;
+  plan.clear_stages();
+  plan.clear_thresholds();
+  plan.clear_saturation();
+  const bool baseline = request.phase == StepPhase::kBaseline;
+  plan.set_name(absl::StrCat(base.name().empty() ? "plan" : base.name(), " saturate r",
+                             request.repeat, " #", request.index, " ", PhaseName(request.phase),
+                             " load ", LoadText(request.load)));
+  if (baseline || single_client) plan.mutable_agents()->set_count(1);
+  Stage* stage = plan.add_stages();
+  stage->set_name(absl::StrCat(PhaseName(request.phase), " ", LoadText(request.load)));
+  const int64_t ns = absl::ToInt64Nanoseconds(options.step_duration);
+  stage->mutable_duration()->set_seconds(ns / 1'000'000'000);
+  stage->mutable_duration()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+  if (baseline || options.model == LoadModel::kClosed) {
+    const double users = baseline ? 1 : std::clamp(std::round(request.load), 1.0, kMaxClosedLoad);
+    stage->set_concurrency(static_cast<int32_t>(users));
+  } else {
+    stage->set_rate(request.load);
+  }
+  return plan;
+}
+
+// The loader insists on at least one stage, so a plan without any gets a placeholder before it is
+// validated; the steps replace it. Everything else (field checks, payload, key) is the loader's.
+absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  google::protobuf::Struct object;
+  if (!in || !google::protobuf::util::JsonStringToMessage(text.str(), &object).ok()) {
+    return LoadPlan(path);  // its error says what is wrong with the file
+  }
+  auto& fields = *object.mutable_fields();
+  auto stages = fields.find("stages");
+  if (stages != fields.end() &&
+      !(stages->second.has_list_value() && stages->second.list_value().values_size() == 0)) {
+    return LoadPlan(path);
+  }
+  google::protobuf::Value placeholder;
+  auto& stage = *placeholder.mutable_struct_value()->mutable_fields();
+  stage["concurrency"].set_number_value(1);
+  stage["requests"].set_number_value(1);
+  *fields["stages"].mutable_list_value()->add_values() = placeholder;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(object, &json).ok()) return LoadPlan(path);
+  PlanLoadOptions options;
+  std::error_code error;
+  options.base_dir = std::filesystem::absolute(path, error).parent_path().string();
+  absl::StatusOr<Plan> plan = ParsePlan(json, options);
+  if (!plan.ok()) {
+    return absl::Status(plan.status().code(), absl::StrCat(path, ": ", plan.status().message()));
+  }
+  return plan;
+}
+
+}  // namespace stampede
