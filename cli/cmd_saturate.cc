@@ -18,6 +18,7 @@
 #include "cli/embedded_cluster.h"
 #include "cli/run_client.h"
 #include "common/plan_loader.h"
+#include "common/run_state.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "saturate/saturation.h"
@@ -175,8 +176,10 @@ int CmdSaturate(const Args& args) {
                           absl::StrCat(which, ": ", report.status().message()));
     }
     // A lost or aborted agent leaves the step's figures incomplete: judging it would be a guess.
-    const bool stopped_early = abort_sent && report->state() == "aborted";
-    if (report->state() != "finished" && !stopped_early) {
+    const absl::StatusOr<RunState> state = ParseRunState(report->state());
+    const bool finished = state.ok() && state->phase == RunPhase::kFinished;
+    const bool stopped_early = abort_sent && state.ok() && state->phase == RunPhase::kAborted;
+    if (!finished && !stopped_early) {
       return absl::UnavailableError(
           absl::StrCat(which, ": run ", report->run_id(), " ended ", report->state()));
     }
