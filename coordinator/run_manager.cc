@@ -86,7 +86,6 @@ absl::StatusOr<std::shared_ptr<AgentSession>> RunManager::RegisterAgent(const Re
     for (auto& [id, run] : runs_) {
       auto a = run->agents.find(reg.name());
       if (a == run->agents.end() || a->second.state.terminal()) continue;
-      a->second.disconnected_since_ns = 0;
       session->set_state(SessionState::Running(id));
     }
   }
@@ -110,19 +109,6 @@ void RunManager::OnAgentMessage(AgentSession& session, const AgentMessage& messa
     case AgentMessage::kRegister:  // a second Register is harmless: identity is fixed
     case AgentMessage::KIND_NOT_SET:
       break;
-  }
-}
-
-void RunManager::OnDisconnect(const std::shared_ptr<AgentSession>& session) {
-  absl::MutexLock lock(&mu_);
-  auto it = sessions_.find(session->id());
-  if (it == sessions_.end() || it->second != session) return;  // already replaced
-  const int64_t now = clock_->MonotonicNs();
-  for (auto& [id, run] : runs_) {
-    auto a = run->agents.find(session->id());
-    if (a != run->agents.end() && !a->second.state.terminal()) {
-      a->second.disconnected_since_ns = now;
-    }
   }
 }
 
@@ -529,9 +515,11 @@ void RunManager::Tick() {
       bool all_terminal = true;
       for (auto& [agent_id, a] : run->agents) {
         if (a.state.terminal()) continue;
+        // Lost once not heard from for longer than the grace: silent while connected, or
+        // disconnected (its session's last message came before the stream ended) and not
+        // reconnected (a reconnect replaces the session, so the time counts from the new one).
         auto s = sessions_.find(agent_id);
-        const bool silent = s != sessions_.end() && now - s->second->last_seen_ns() > grace;
-        if ((a.disconnected_since_ns != 0 && now - a.disconnected_since_ns > grace) || silent) {
+        if (s == sessions_.end() || now - s->second->last_seen_ns() > grace) {
           // Its records up to now stay in the run; the rest never came.
           a.state = AgentRunState{AgentRunPhase::kLost, ""};
           continue;

@@ -54,14 +54,13 @@ class RunManager {
                                                               MessageWriter* writer);
   // Any message after the Register: liveness, then pongs, batches and finishes.
   void OnAgentMessage(AgentSession& session, const AgentMessage& message);
-  void OnDisconnect(const std::shared_ptr<AgentSession>& session);
   void OnBatch(AgentSession& session, const RecordBatch& batch);
   void OnFinished(AgentSession& session, const RunFinished& finished);
 
   // ---- Time (the monitor thread, or the owner when monitor_thread is false). ----
-  // Marks agents of running runs lost once disconnected or silent for longer than agent_grace
-  // (by the injected Clock), then finalises every run whose agents are all done; returns once
-  // they are finalised.
+  // Marks agents of running runs lost once not heard from (disconnected, or connected but silent)
+  // for longer than agent_grace by the injected Clock, then finalises every run whose agents are
+  // all done; returns once they are finalised.
   void Tick();
 
   // ---- CLI service. ----
@@ -86,7 +85,6 @@ class RunManager {
     std::vector<bool> seen;  // batch seqs ingested
     uint64_t ingested = 0;
     std::optional<uint64_t> expected_batches;  // from RunFinished
-    int64_t disconnected_since_ns = 0;         // monotonic; 0 while connected
   };
   struct Run {
     std::string id;

@@ -44,7 +44,6 @@ grpc::Status AgentLinkService::Connect(
     manager_->OnAgentMessage(**session, message);
     if ((*session)->closed()) break;  // replaced by a newer connection of the same agent
   }
-  manager_->OnDisconnect(*session);
   (*session)->Close();
   return grpc::Status::OK;
 }
