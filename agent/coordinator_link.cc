@@ -9,9 +9,18 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/heartbeat_pacer.h"
+#include "agent/reconnect_backoff.h"
 #include "common/plan_loader.h"
 
 namespace stampede {
+namespace {
+
+// A connection that lasted this long was a working link: the next reconnect starts from the
+// minimum backoff again.
+constexpr absl::Duration kStableConnection = absl::Seconds(10);
+
+}  // namespace
 
 CoordinatorLink::CoordinatorLink(LinkOptions options, const Clock* clock)
     : options_(std::move(options)), clock_(clock) {}
@@ -63,26 +72,22 @@ absl::Status CoordinatorLink::Run() {
   if (auto credentials = MakeChannelCredentials(options_.tls); !credentials.ok()) {
     return credentials.status();
   }
-  absl::Duration backoff = options_.min_backoff;
+  ReconnectBackoff backoff(options_.min_backoff, options_.max_backoff, kStableConnection, clock_);
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
     }
     std::string rejected;
-    const int64_t began = clock_->MonotonicNs();
+    backoff.ConnectionStarted();
     ServeConnection(&rejected);
     if (!rejected.empty()) {
       return absl::PermissionDeniedError(absl::StrCat("coordinator refused this agent: ", rejected));
     }
-    // A connection that lasted a while resets the backoff; repeated quick failures grow it.
-    if (clock_->MonotonicNs() - began > absl::ToInt64Nanoseconds(absl::Seconds(10))) {
-      backoff = options_.min_backoff;
-    }
+    const absl::Duration wait = backoff.ConnectionEnded();
     absl::MutexLock lock(&mu_);
     if (stopping_) break;
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
-    backoff = std::min(options_.max_backoff, backoff * 2);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
   }
   // Stop what is still running; records stay in the spool (nowhere to send them now).
   absl::MutexLock lock(&mu_);
@@ -204,14 +209,14 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
 
 void CoordinatorLink::WriterLoop(
     grpc::ClientReaderWriter<AgentMessage, CoordinatorMessage>* stream) {
-  int64_t last_write = clock_->MonotonicNs();
+  HeartbeatPacer heartbeat(options_.heartbeat, clock_);
   while (true) {
     std::deque<AgentMessage> outbox;
     // Shared ownership: the reader may forget a run (finish_ack) while this pass uses it.
     std::vector<std::shared_ptr<AgentRun>> runs;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&wake_), options_.heartbeat);
+      mu_.AwaitWithTimeout(absl::Condition(&wake_), heartbeat.UntilDue());
       wake_ = false;
       if (!connection_open_ || stopping_) return;
       outbox.swap(outbox_);
@@ -247,15 +252,14 @@ void CoordinatorLink::WriterLoop(
         wrote = true;
       }
     }
-    const int64_t now = clock_->MonotonicNs();
-    if (ok && wrote) last_write = now;
+    if (ok && wrote) heartbeat.Wrote();
     // A run whose requests are slow sends nothing for a while; the coordinator must still hear
     // from the agent, or it would declare it lost.
-    if (ok && now - last_write >= absl::ToInt64Nanoseconds(options_.heartbeat)) {
+    if (ok && heartbeat.Due()) {
       AgentMessage hb;
       hb.mutable_heartbeat()->set_sent_ns(clock_->WallNs());
       ok = stream->Write(hb);
-      last_write = now;
+      heartbeat.Wrote();
     }
     if (!ok) return;  // the reader sees the broken stream too and reconnects
   }

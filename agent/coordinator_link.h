@@ -39,7 +39,9 @@ struct LinkOptions {
   // Target hosts this agent accepts plans for ("host" exactly, or "*.domain" for any name
   // under it); empty accepts any. A plan for another host is refused, never run.
   std::vector<std::string> allowed_hosts;
+  // A heartbeat goes out when nothing else was written for this long (see HeartbeatPacer).
   absl::Duration heartbeat = absl::Seconds(1);
+  // Waits between reconnects: from min, doubling up to max (see ReconnectBackoff).
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
 };

@@ -15,6 +15,7 @@
 #include "cli/embedded_cluster.h"
 #include "cli/run_client.h"
 #include "common/json_writer.h"
+#include "common/run_state.h"
 #include "saturate/options.h"
 #include "saturate/saturation_output.h"
 #include "saturate/search.h"
@@ -139,8 +140,10 @@ int CmdSaturate(const Args& args) {
                           absl::StrCat(which, ": ", report.status().message()));
     }
     // A lost or aborted agent leaves the step's figures incomplete: judging it would be a guess.
-    const bool stopped_early = abort_sent && report->state() == "aborted";
-    if (report->state() != "finished" && !stopped_early) {
+    const absl::StatusOr<RunState> state = ParseRunState(report->state());
+    const bool finished = state.ok() && state->phase == RunPhase::kFinished;
+    const bool stopped_early = abort_sent && state.ok() && state->phase == RunPhase::kAborted;
+    if (!finished && !stopped_early) {
       return absl::UnavailableError(
           absl::StrCat(which, ": run ", report->run_id(), " ended ", report->state()));
     }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/command_util.h"
 #include "cli/progress_view.h"
+#include "common/run_state.h"
 #include "report/report_format.h"
 
 namespace stampede {
@@ -33,7 +34,8 @@ int PrintReport(CoordinatorClient& client, const std::string& run_id, const Outp
   if (!report.ok()) return Fail(command, report.status(), 3);
   std::cout << (mode.json ? FormatReportJson(*report) : FormatReportText(*report));
   if (report->threshold_failures_size() > 0) return 1;
-  return report->state() == "finished" ? 0 : 1;
+  const absl::StatusOr<RunState> state = ParseRunState(report->state());
+  return state.ok() && state->phase == RunPhase::kFinished ? 0 : 1;
 }
 
 int StartAndFollow(CoordinatorClient& client, const Plan& plan, const OutputMode& mode,

@@ -41,9 +41,8 @@ void AgentSession::WriterLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](AgentSession* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-            return s->closed_ || !s->outbox_.empty();
-          },
+          +[](AgentSession* s)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) { return s->closed_ || !s->outbox_.empty(); },
           this));
       if (outbox_.empty()) return;  // closed and drained
       message = std::move(outbox_.front());
@@ -110,9 +109,15 @@ int64_t AgentSession::last_seen_ns() const {
   return last_seen_ns_;
 }
 
-void AgentSession::set_state(const std::string& state) {
+SessionState AgentSession::state() const {
   absl::MutexLock lock(&mu_);
-  state_ = state;
+  if (closed_) return SessionState{SessionPhase::kDisconnected, ""};
+  return state_;
+}
+
+void AgentSession::set_state(SessionState state) {
+  absl::MutexLock lock(&mu_);
+  state_ = std::move(state);
 }
 
 AgentInfo AgentSession::Info() const {
@@ -124,8 +129,8 @@ AgentInfo AgentSession::Info() const {
   info.set_cores(registration_.cores());
   info.set_version(registration_.version());
   info.set_connected_at_ns(connected_at_ns_);
+  info.set_state(StateName(state()));
   absl::MutexLock lock(&mu_);
-  info.set_state(closed_ ? "disconnected" : state_);
   if (auto best = clock_estimator_.Best()) {
     info.set_clock_offset_ns(best->offset_ns);
     info.set_clock_uncertainty_ns(best->uncertainty_ns);

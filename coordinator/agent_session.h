@@ -16,9 +16,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/clock.h"
-#include "control.grpc.pb.h"
 #include "common/agent_meta.h"
+#include "common/clock.h"
+#include "common/run_state.h"
+#include "control.grpc.pb.h"
 #include "coordinator/clock_sync.h"
 
 namespace stampede {
@@ -52,8 +53,11 @@ class AgentSession {
   AgentInfo Info() const;
   AgentMeta Meta() const;
   const std::string& id() const { return id_; }
+  // Monotonic time of the last message from the agent (or of the connection).
   int64_t last_seen_ns() const;
-  void set_state(const std::string& state);
+  // kDisconnected once closed, whatever was set.
+  SessionState state() const;
+  void set_state(SessionState state);
 
  private:
   void WriterLoop();
@@ -67,7 +71,7 @@ class AgentSession {
   mutable absl::Mutex mu_;
   std::deque<CoordinatorMessage> outbox_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  std::string state_ ABSL_GUARDED_BY(mu_) = "idle";
+  SessionState state_ ABSL_GUARDED_BY(mu_);
   ClockEstimator clock_estimator_ ABSL_GUARDED_BY(mu_);
   uint64_t next_ping_id_ ABSL_GUARDED_BY(mu_) = 1;
   int pongs_ ABSL_GUARDED_BY(mu_) = 0;

@@ -6,7 +6,6 @@
 #include <random>
 #include <set>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -28,12 +27,6 @@ bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& want,
   return true;
 }
 
-Plan StripSecrets(Plan plan) {
-  plan.mutable_target()->clear_resolved_bearer_token();
-  plan.mutable_target()->clear_resolved_payloads();
-  return plan;
-}
-
 std::string DescribeSelection(const AgentSelection& sel) {
   std::vector<std::string> parts;
   if (sel.count() > 0) parts.push_back(absl::StrCat(sel.count(), " agent(s)"));
@@ -53,7 +46,7 @@ std::string DescribeSelection(const AgentSelection& sel) {
 
 RunManager::RunManager(Store* store, const Clock* clock, RunManagerOptions options)
     : store_(store), clock_(clock), options_(std::move(options)) {
-  monitor_ = std::thread([this] { MonitorLoop(); });
+  if (options_.monitor_thread) monitor_ = std::thread([this] { MonitorLoop(); });
 }
 
 RunManager::~RunManager() {
@@ -61,7 +54,7 @@ RunManager::~RunManager() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  monitor_.join();
+  if (monitor_.joinable()) monitor_.join();
 }
 
 absl::Status RunManager::CheckToken(const std::string& token) const {
@@ -69,10 +62,6 @@ absl::Status RunManager::CheckToken(const std::string& token) const {
     return absl::PermissionDeniedError("bad or missing token (see --token / STAMPEDE_TOKEN)");
   }
   return absl::OkStatus();
-}
-
-bool RunManager::Terminal(const std::string& s) {
-  return s == "finished" || s == "lost" || s == "aborted" || absl::StartsWith(s, "failed");
 }
 
 absl::StatusOr<std::shared_ptr<AgentSession>> RunManager::RegisterAgent(const Register& reg,
@@ -90,25 +79,30 @@ absl::StatusOr<std::shared_ptr<AgentSession>> RunManager::RegisterAgent(const Re
     sessions_[reg.name()] = session;
     for (auto& [id, run] : runs_) {
       auto a = run->agents.find(reg.name());
-      if (a == run->agents.end() || Terminal(a->second.state)) continue;
-      a->second.disconnected_since_ns = 0;
-      session->set_state(absl::StrCat("running ", id));
+      if (a == run->agents.end() || a->second.state.terminal()) continue;
+      session->set_state(SessionState::Running(id));
     }
   }
   if (old != nullptr) old->Close();
   return session;
 }
 
-void RunManager::OnDisconnect(const std::shared_ptr<AgentSession>& session) {
-  absl::MutexLock lock(&mu_);
-  auto it = sessions_.find(session->id());
-  if (it == sessions_.end() || it->second != session) return;  // already replaced
-  const int64_t now = clock_->MonotonicNs();
-  for (auto& [id, run] : runs_) {
-    auto a = run->agents.find(session->id());
-    if (a != run->agents.end() && !Terminal(a->second.state)) {
-      a->second.disconnected_since_ns = now;
-    }
+void RunManager::OnAgentMessage(AgentSession& session, const AgentMessage& message) {
+  session.Touch();
+  switch (message.kind_case()) {
+    case AgentMessage::kPong:
+      session.OnPong(message.pong());
+      break;
+    case AgentMessage::kBatch:
+      OnBatch(session, message.batch());
+      break;
+    case AgentMessage::kFinished:
+      OnFinished(session, message.finished());
+      break;
+    case AgentMessage::kHeartbeat:
+    case AgentMessage::kRegister:  // a second Register is harmless: identity is fixed
+    case AgentMessage::KIND_NOT_SET:
+      break;
   }
 }
 
@@ -130,7 +124,7 @@ void RunManager::OnBatch(AgentSession& session, const RecordBatch& batch) {
     // A finished run (or an agent already declared lost) takes no more records: its report is
     // final, and the store must agree with it.
     if (a == run->second->agents.end() || run->second->done || run->second->finalizing ||
-        Terminal(a->second.state)) {
+        a->second.state.terminal()) {
       session.Send(std::move(ack));
       return;
     }
@@ -156,8 +150,8 @@ void RunManager::OnBatch(AgentSession& session, const RecordBatch& batch) {
       if (a != run->second->agents.end()) {
         ++a->second.ingested;
         if (a->second.expected_batches && a->second.ingested == *a->second.expected_batches &&
-            a->second.state == "running") {
-          a->second.state = "finished";
+            a->second.state.phase == AgentRunPhase::kRunning) {
+          a->second.state = AgentRunState{AgentRunPhase::kFinished, ""};
           // Its RunFinished came before this last batch was counted: ack the finish now, so
           // the agent can forget the run.
           CoordinatorMessage m;
@@ -183,17 +177,17 @@ void RunManager::OnFinished(AgentSession& session, const RunFinished& finished) 
   if (a == run->second->agents.end()) return;
   RunAgent& agent = a->second;
   if (!finished.error().empty()) {
-    if (!Terminal(agent.state)) agent.state = absl::StrCat("failed: ", finished.error());
+    if (!agent.state.terminal()) agent.state = AgentRunState::Failed(finished.error());
   } else {
     agent.expected_batches = finished.batches();
-    if (agent.ingested == finished.batches() && agent.state == "running") {
-      agent.state = "finished";
+    if (agent.ingested == finished.batches() && agent.state.phase == AgentRunPhase::kRunning) {
+      agent.state = AgentRunState{AgentRunPhase::kFinished, ""};
     }
   }
-  session.set_state("idle");
+  session.set_state(SessionState{});
   // Ack once everything is in (or the agent's part of the run is over: lost, aborted, failed):
   // the agent may then drop the run. Before that it keeps resending.
-  if (Terminal(agent.state) || run->second->done) {
+  if (agent.state.terminal() || run->second->done) {
     CoordinatorMessage m;
     m.set_finish_ack(finished.run_id());
     session.Send(std::move(m));
@@ -219,10 +213,9 @@ std::vector<std::shared_ptr<AgentSession>> RunManager::SelectAgents(const Plan& 
     if (s->closed()) continue;
     const AgentInfo info = s->Info();
     connected.push_back(absl::StrCat(info.name(), " (", info.region(), ", ", info.state(), ")"));
-    if (info.state() != "idle") continue;
-    if (sel.regions_size() > 0 &&
-        std::find(sel.regions().begin(), sel.regions().end(), info.region()) ==
-            sel.regions().end()) {
+    if (s->state().phase != SessionPhase::kIdle) continue;
+    if (sel.regions_size() > 0 && std::find(sel.regions().begin(), sel.regions().end(),
+                                            info.region()) == sel.regions().end()) {
       continue;
     }
     if (!LabelsMatch(sel.labels(), info.labels())) continue;
@@ -251,8 +244,9 @@ std::vector<std::shared_ptr<AgentSession>> RunManager::SelectAgents(const Plan& 
     }
     if (!any) break;
   }
-  const std::string have =
-      connected.empty() ? "none connected" : absl::StrCat("connected: ", absl::StrJoin(connected, "; "));
+  const std::string have = connected.empty()
+                               ? "none connected"
+                               : absl::StrCat("connected: ", absl::StrJoin(connected, "; "));
   if (chosen.empty()) {
     *error = absl::StrCat("no idle agents match the plan's selection (", DescribeSelection(sel),
                           "); ", have);
@@ -289,9 +283,9 @@ absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {
         "reads the payload)");
   }
   if (!target.bearer_token_env().empty() && target.resolved_bearer_token().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "plan rejected: target.bearerTokenEnv ", target.bearer_token_env(),
-        " was not resolved by the client"));
+    return absl::InvalidArgumentError(absl::StrCat("plan rejected: target.bearerTokenEnv ",
+                                                   target.bearer_token_env(),
+                                                   " was not resolved by the client"));
   }
   std::vector<std::shared_ptr<AgentSession>> agents;
   {
@@ -299,23 +293,22 @@ absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {
     std::string error;
     agents = SelectAgents(plan, &error);
     if (agents.empty()) return absl::FailedPreconditionError(error);
-    for (auto& a : agents) a->set_state("starting");
+    for (auto& a : agents) a->set_state(SessionState{SessionPhase::kStarting, ""});
   }
   // Clock offsets and round trips, measured now for this run, in parallel.
   std::vector<std::optional<ClockEstimate>> clocks(agents.size());
   {
     std::vector<std::thread> syncs;
     for (size_t i = 0; i < agents.size(); ++i) {
-      syncs.emplace_back([&, i] {
-        clocks[i] = agents[i]->SyncClock(options_.clock_pings, absl::Seconds(3));
-      });
+      syncs.emplace_back(
+          [&, i] { clocks[i] = agents[i]->SyncClock(options_.clock_pings, absl::Seconds(3)); });
     }
     for (auto& t : syncs) t.join();
   }
   int64_t worst_rtt = 0;
   for (size_t i = 0; i < agents.size(); ++i) {
     if (!clocks[i].has_value()) {
-      for (auto& a : agents) a->set_state("idle");
+      for (auto& a : agents) a->set_state(SessionState{});
       return absl::UnavailableError(
           absl::StrCat("agent ", agents[i]->id(), " did not answer clock pings"));
     }
@@ -325,11 +318,10 @@ absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {
   const std::string run_id = NewRunId();
   auto run = std::make_unique<Run>();
   run->id = run_id;
-  run->plan = StripSecrets(plan);
+  run->plan = WithoutSecrets(plan);
   run->created_ns = clock_->WallNs();
   // One instant for all: far enough ahead for the slowest agent to get its StartRun.
-  run->start_ns =
-      run->created_ns + 2 * worst_rtt + absl::ToInt64Nanoseconds(options_.start_margin);
+  run->start_ns = run->created_ns + 2 * worst_rtt + absl::ToInt64Nanoseconds(options_.start_margin);
   run->aggregator = std::make_unique<RunAggregator>(run_id, run->plan, run->start_ns);
   StartRunResponse response;
   response.set_run_id(run_id);
@@ -370,11 +362,11 @@ absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {
   if (absl::Status s = store_->CreateRun(summary, plan_json); !s.ok()) {
     absl::MutexLock lock(&mu_);
     runs_.erase(run_id);
-    for (auto& a : agents) a->set_state("idle");
+    for (auto& a : agents) a->set_state(SessionState{});
     return s;
   }
   for (size_t i = 0; i < agents.size(); ++i) {
-    agents[i]->set_state(absl::StrCat("running ", run_id));
+    agents[i]->set_state(SessionState::Running(run_id));
     agents[i]->Send(std::move(starts[i]));
   }
   return response;
@@ -384,7 +376,7 @@ RunSummary RunManager::SummaryOf(const Run& run) const {
   RunSummary s;
   s.set_run_id(run.id);
   s.set_plan_name(run.plan.name());
-  s.set_state(run.state);
+  s.set_state(StateName(run.state));
   s.set_started_ns(run.start_ns);
   s.set_ended_ns(run.ended_ns);
   s.set_agents(static_cast<int32_t>(run.agents.size()));
@@ -400,14 +392,14 @@ RunSummary RunManager::SummaryOf(const Run& run) const {
 void RunManager::FillReportHeader(const Run& run, RunReport* report) const {
   report->set_run_id(run.id);
   report->set_plan_name(run.plan.name());
-  report->set_state(run.state);
+  report->set_state(StateName(run.state));
   report->set_started_ns(run.start_ns);
   report->set_ended_ns(run.ended_ns);
   *report->mutable_plan() = run.plan;
   for (AgentResult& r : *report->mutable_by_agent()) {
     auto a = run.agents.find(r.agent().id());
     if (a != run.agents.end()) {
-      r.set_state(a->second.state);
+      r.set_state(StateName(a->second.state));
       *r.mutable_agent()->mutable_labels() = a->second.info.labels();
     }
   }
@@ -420,7 +412,7 @@ absl::StatusOr<Progress> RunManager::GetProgress(const std::string& run_id) cons
   const Run& run = *it->second;
   Progress p = run.aggregator->LiveProgress(clock_->WallNs());
   p.set_run_id(run_id);
-  p.set_state(run.state);
+  p.set_state(StateName(run.state));
   p.set_done(run.done);
   return p;
 }
@@ -451,10 +443,10 @@ absl::StatusOr<RunSummary> RunManager::Abort(const std::string& run_id) {
     }
     Run& run = *it->second;
     if (!run.done) {
-      run.state = "aborted";
+      run.state = RunState{RunPhase::kAborted, ""};
       for (const auto& [id, a] : run.agents) {
         auto s = sessions_.find(id);
-        if (s != sessions_.end() && !Terminal(a.state)) sessions.push_back(s->second);
+        if (s != sessions_.end() && !a.state.terminal()) sessions.push_back(s->second);
       }
     }
     summary = SummaryOf(run);
@@ -497,35 +489,44 @@ absl::StatusOr<std::vector<RunSummary>> RunManager::ListRuns() const {
 
 void RunManager::MonitorLoop() {
   while (true) {
-    std::vector<Run*> ready;
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), kMonitorInterval);
       if (stopping_) return;
-      const int64_t now = clock_->MonotonicNs();
-      const int64_t grace = absl::ToInt64Nanoseconds(options_.agent_grace);
-      for (auto& [id, run] : runs_) {
-        if (run->done || run->finalizing) continue;
-        bool all_terminal = true;
-        for (auto& [agent_id, a] : run->agents) {
-          if (Terminal(a.state)) continue;
-          auto s = sessions_.find(agent_id);
-          const bool silent = s != sessions_.end() && now - s->second->last_seen_ns() > grace;
-          if ((a.disconnected_since_ns != 0 && now - a.disconnected_since_ns > grace) || silent) {
-            // Its records up to now stay in the run; the rest never came.
-            a.state = "lost";
-            continue;
-          }
-          all_terminal = false;
+    }
+    Tick();
+  }
+}
+
+void RunManager::Tick() {
+  std::vector<Run*> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    const int64_t now = clock_->MonotonicNs();
+    const int64_t grace = absl::ToInt64Nanoseconds(options_.agent_grace);
+    for (auto& [id, run] : runs_) {
+      if (run->done || run->finalizing) continue;
+      bool all_terminal = true;
+      for (auto& [agent_id, a] : run->agents) {
+        if (a.state.terminal()) continue;
+        // Lost once not heard from for longer than the grace: silent while connected, or
+        // disconnected (its session's last message came before the stream ended) and not
+        // reconnected (a reconnect replaces the session, so the time counts from the new one).
+        auto s = sessions_.find(agent_id);
+        if (s == sessions_.end() || now - s->second->last_seen_ns() > grace) {
+          // Its records up to now stay in the run; the rest never came.
+          a.state = AgentRunState{AgentRunPhase::kLost, ""};
+          continue;
         }
-        if (all_terminal) {
-          run->finalizing = true;
-          ready.push_back(run.get());
-        }
+        all_terminal = false;
+      }
+      if (all_terminal) {
+        run->finalizing = true;
+        ready.push_back(run.get());
       }
     }
-    for (Run* run : ready) Finalize(run);
   }
+  for (Run* run : ready) Finalize(run);
 }
 
 void RunManager::Finalize(Run* run) {
@@ -538,22 +539,28 @@ void RunManager::Finalize(Run* run) {
     absl::MutexLock lock(&mu_);
     run->ended_ns = clock_->WallNs();
     std::vector<std::string> lost;
+    const bool aborted = run->state.phase == RunPhase::kAborted;
     for (auto& [id, a] : run->agents) {
-      if (run->state == "aborted" && a.state == "finished") a.state = "aborted";
-      if (a.state != "finished" && a.state != "aborted") lost.push_back(id);
+      if (aborted && a.state.phase == AgentRunPhase::kFinished) {
+        a.state = AgentRunState{AgentRunPhase::kAborted, ""};
+      }
+      if (a.state.phase != AgentRunPhase::kFinished && a.state.phase != AgentRunPhase::kAborted) {
+        lost.push_back(id);
+      }
     }
-    if (run->state == "running") {
-      run->state = lost.empty() ? "finished" : "finished-with-lost-agents";
+    if (run->state.phase == RunPhase::kRunning) {
+      run->state =
+          RunState{lost.empty() ? RunPhase::kFinished : RunPhase::kFinishedWithLostAgents, ""};
     }
-    if (!flushed.ok()) run->state = absl::StrCat("failed: ", flushed.message());
+    if (!flushed.ok()) run->state = RunState::Failed(std::string(flushed.message()));
     FillReportHeader(*run, &report);
     // A run that did not finish cleanly has not passed, whatever its latencies say.
-    if (run->state == "aborted") report.add_threshold_failures("run aborted");
+    if (run->state.phase == RunPhase::kAborted) report.add_threshold_failures("run aborted");
     if (!lost.empty()) {
       report.add_threshold_failures(
           absl::StrCat("agent(s) lost or failed: ", absl::StrJoin(lost, ", ")));
     }
-    if (!flushed.ok()) report.add_threshold_failures(run->state);
+    if (!flushed.ok()) report.add_threshold_failures(StateName(run->state));
     summary = SummaryOf(*run);
     summary.set_requests(report.totals().requests());
     summary.set_errors(report.totals().errors());
@@ -568,7 +575,7 @@ void RunManager::Finalize(Run* run) {
   run->done = true;
   for (const auto& [id, a] : run->agents) {
     auto s = sessions_.find(id);
-    if (s != sessions_.end() && !s->second->closed()) s->second->set_state("idle");
+    if (s != sessions_.end() && !s->second->closed()) s->second->set_state(SessionState{});
   }
 }
 

@@ -41,31 +41,14 @@ grpc::Status AgentLinkService::Connect(
   accepted.set_accepted_agent_id((*session)->id());
   (*session)->Send(std::move(accepted));
   while (stream->Read(&message)) {
-    (*session)->Touch();
-    switch (message.kind_case()) {
-      case AgentMessage::kPong:
-        (*session)->OnPong(message.pong());
-        break;
-      case AgentMessage::kBatch:
-        manager_->OnBatch(**session, message.batch());
-        break;
-      case AgentMessage::kFinished:
-        manager_->OnFinished(**session, message.finished());
-        break;
-      case AgentMessage::kHeartbeat:
-      case AgentMessage::kRegister:  // a second Register is harmless: identity is fixed
-      case AgentMessage::KIND_NOT_SET:
-        break;
-    }
+    manager_->OnAgentMessage(**session, message);
     if ((*session)->closed()) break;  // replaced by a newer connection of the same agent
   }
-  manager_->OnDisconnect(*session);
   (*session)->Close();
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListAgents(grpc::ServerContext*,
-                                            const ListAgentsRequest* request,
+grpc::Status CoordinatorService::ListAgents(grpc::ServerContext*, const ListAgentsRequest* request,
                                             ListAgentsResponse* response) {
   if (auto s = manager_->CheckToken(request->token()); !s.ok()) return ToGrpc(s);
   for (AgentInfo& a : manager_->ListAgents()) *response->add_agents() = std::move(a);

@@ -1,0 +1,430 @@
+// RunManager's decisions in time, driven by a FakeClock and without sleeping: when a
+// disconnected or silent agent becomes "lost", when a run is finalised and with which state.
+// Agents are fakes behind the MessageWriter seam (no network): each answers the coordinator's
+// clock pings at once, with timestamps from the fake clock, and the test plays its batches,
+// finishes, heartbeats, disconnects and reconnects through the same RunManager entry points the
+// gRPC handler uses. The store is a real one in a temp folder.
+#include "coordinator/run_manager.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "coordinator/agent_session.h"
+#include "coordinator/store.h"
+#include "tests/support/e2e.h"
+
+namespace stampede {
+namespace {
+
+using ::testing::Contains;
+
+constexpr absl::Duration kGrace = absl::Seconds(5);
+constexpr int64_t kGraceNs = 5'000'000'000;
+constexpr int64_t kMs = 1'000'000;
+// How far each fake agent's wall clock is ahead of the coordinator's.
+constexpr int64_t kAgentClockAheadNs = 7 * kMs;
+
+// One connection of a fake agent: what the coordinator wrote to it, and pongs sent straight
+// back. Write() runs on the session's writer thread.
+class FakeConnection final : public MessageWriter {
+ public:
+  FakeConnection(RunManager* manager, const FakeClock* clock) : manager_(manager), clock_(clock) {}
+
+  void set_session(AgentSession* session) {
+    absl::MutexLock lock(&mu_);
+    session_ = session;
+  }
+
+  bool Write(const CoordinatorMessage& message) override {
+    AgentSession* session = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      written_.push_back(message);
+      session = session_;
+    }
+    if (message.has_ping() && session != nullptr) {
+      // The agent's clock runs kAgentClockAheadNs ahead; the fake clock does not move, so the
+      // round trip is 0 and the estimated offset exact.
+      AgentMessage pong;
+      pong.mutable_pong()->set_id(message.ping().id());
+      pong.mutable_pong()->set_coordinator_send_ns(message.ping().coordinator_send_ns());
+      pong.mutable_pong()->set_agent_receive_ns(clock_->WallNs() + kAgentClockAheadNs);
+      pong.mutable_pong()->set_agent_send_ns(clock_->WallNs() + kAgentClockAheadNs);
+      manager_->OnAgentMessage(*session, pong);
+    }
+    return true;
+  }
+
+  // Waits (for the session's writer thread, not for time to pass) until a written message
+  // satisfies `match`; returns it, or nullopt after 10 s.
+  std::optional<CoordinatorMessage> WaitFor(
+      const std::function<bool(const CoordinatorMessage&)>& match) {
+    struct Args {
+      FakeConnection* self;
+      const std::function<bool(const CoordinatorMessage&)>* match;
+      std::optional<CoordinatorMessage> found;
+    } args{this, &match, std::nullopt};
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(
+                             +[](Args* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                               for (const CoordinatorMessage& m : a->self->written_) {
+                                 if ((*a->match)(m)) {
+                                   a->found = m;
+                                   return true;
+                                 }
+                               }
+                               return false;
+                             },
+                             &args),
+                         absl::Seconds(10));
+    return args.found;
+  }
+
+ private:
+  RunManager* const manager_;
+  const FakeClock* const clock_;
+  absl::Mutex mu_;
+  AgentSession* session_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<CoordinatorMessage> written_ ABSL_GUARDED_BY(mu_);
+};
+
+// An agent as the coordinator sees it through its stream handler.
+class FakeAgent {
+ public:
+  FakeAgent(RunManager* manager, const FakeClock* clock, std::string name)
+      : manager_(manager), clock_(clock), name_(std::move(name)) {}
+  ~FakeAgent() {
+    if (session_ != nullptr) session_->Close();
+  }
+
+  const std::string& name() const { return name_; }
+  FakeConnection& connection() { return *connections_.back(); }
+
+  // A new connection (the first, or a reconnect): Register, as AgentLinkService does.
+  void Connect() {
+    connections_.push_back(std::make_unique<FakeConnection>(manager_, clock_));
+    Register reg;
+    reg.set_name(name_);
+    reg.set_region("eastus");
+    reg.set_cores(1);
+    auto session = manager_->RegisterAgent(reg, connections_.back().get());
+    ASSERT_TRUE(session.ok()) << session.status();
+    session_ = *session;
+    connections_.back()->set_session(session_.get());
+  }
+  // The stream ended, as AgentLinkService sees it.
+  void Disconnect() { session_->Close(); }
+
+  void Send(const AgentMessage& message) { manager_->OnAgentMessage(*session_, message); }
+  void Heartbeat() {
+    AgentMessage m;
+    m.mutable_heartbeat()->set_sent_ns(clock_->WallNs());
+    Send(m);
+  }
+  // Batch `seq` of the run: `records` requests, 1 ms apart, one per (seq, i).
+  void SendBatch(const std::string& run_id, uint64_t seq, int records) {
+    AgentMessage m;
+    RecordBatch* b = m.mutable_batch();
+    b->set_run_id(run_id);
+    b->set_agent_id(name_);
+    b->set_seq(seq);
+    b->set_base_time_ns(clock_->WallNs() + kAgentClockAheadNs);
+    for (int i = 0; i < records; ++i) {
+      b->add_start_offset_ns((static_cast<int64_t>(seq) * 1000 + i) * kMs);
+      b->add_latency_us(1000);
+      b->add_service_us(1000);
+      b->add_status(200);
+      b->add_error(ERROR_NONE);
+      b->add_bytes_sent(10);
+      b->add_bytes_received(20);
+      b->add_stage(0);
+      b->add_worker(0);
+    }
+    Send(m);
+  }
+  void SendFinished(const std::string& run_id, uint64_t batches, const std::string& error = "") {
+    AgentMessage m;
+    m.mutable_finished()->set_run_id(run_id);
+    m.mutable_finished()->set_batches(batches);
+    m.mutable_finished()->set_error(error);
+    Send(m);
+  }
+
+ private:
+  RunManager* const manager_;
+  const FakeClock* const clock_;
+  const std::string name_;
+  std::vector<std::unique_ptr<FakeConnection>> connections_;  // kept: sessions point at them
+  std::shared_ptr<AgentSession> session_;
+};
+
+// A resolved plan (payload loaded), as `stampede run` sends it. No request is ever made.
+Plan TestPlan() {
+  Plan plan;
+  plan.set_name("fake");
+  plan.mutable_target()->set_url("http://127.0.0.1:9/score");
+  plan.mutable_target()->set_method("POST");
+  plan.mutable_target()->set_payload_file("payload.json");
+  plan.mutable_target()->add_resolved_payloads("{\"x\":1}");
+  Stage* s = plan.add_stages();
+  s->set_rate(10);
+  s->mutable_duration()->set_seconds(1);
+  return plan;
+}
+
+class RunManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = Store::Open((dir_.path() / "stampede.db").string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    RunManagerOptions options;
+    options.agent_grace = kGrace;
+    options.monitor_thread = false;  // the test calls Tick()
+    manager_ = std::make_unique<RunManager>(store_.get(), &clock_, options);
+  }
+  void TearDown() override {
+    agents_.clear();
+    manager_.reset();
+  }
+
+  FakeAgent& AddAgent(const std::string& name) {
+    agents_.push_back(std::make_unique<FakeAgent>(manager_.get(), &clock_, name));
+    agents_.back()->Connect();
+    return *agents_.back();
+  }
+
+  std::string StartRun() {
+    auto started = manager_->StartRun(TestPlan());
+    EXPECT_TRUE(started.ok()) << started.status();
+    return started.ok() ? started->run_id() : "";
+  }
+
+  RunReport Report(const std::string& run_id) {
+    auto report = manager_->GetReport(run_id);
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? *report : RunReport();
+  }
+  bool Done(const std::string& run_id) {
+    auto progress = manager_->GetProgress(run_id);
+    EXPECT_TRUE(progress.ok()) << progress.status();
+    return progress.ok() && progress->done();
+  }
+  std::string RunStateName(const std::string& run_id) { return Report(run_id).state(); }
+  std::string AgentState(const std::string& run_id, const std::string& agent) {
+    const RunReport report = Report(run_id);
+    for (const AgentResult& r : report.by_agent()) {
+      if (r.agent().name() == agent) return r.state();
+    }
+    ADD_FAILURE() << agent << " is not in the report of " << run_id;
+    return "";
+  }
+  std::string StoredState(const std::string& run_id) {
+    auto row = store_->GetRun(run_id);
+    EXPECT_TRUE(row.ok()) << row.status();
+    return row.ok() ? row->state() : "";
+  }
+  std::string ListedState(const std::string& agent) {
+    for (const AgentInfo& a : manager_->ListAgents()) {
+      if (a.name() == agent) return a.state();
+    }
+    return "(not listed)";
+  }
+
+  testing::ScopedTempDir dir_{"run-manager"};
+  FakeClock clock_{1'000'000'000};
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<RunManager> manager_;
+  std::vector<std::unique_ptr<FakeAgent>> agents_;
+};
+
+TEST_F(RunManagerTest, ClockSyncAnsweredFromTheFakeClockSchedulesTheStartInAgentTime) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun();
+  EXPECT_EQ(ListedState("a"), absl::StrCat("running ", run));
+  auto start = a.connection().WaitFor([](const CoordinatorMessage& m) { return m.has_start(); });
+  ASSERT_TRUE(start.has_value());
+  EXPECT_EQ(start->start().run_id(), run);
+  // The start instant on the coordinator's clock, translated by the measured offset (exact: the
+  // fake clock did not move during the pings).
+  EXPECT_EQ(start->start().start_at_agent_ns(), Report(run).started_ns() + kAgentClockAheadNs);
+  EXPECT_EQ(RunStateName(run), "running");
+}
+
+TEST_F(RunManagerTest, BatchesAndFinishFinishTheRunOnTheNextTick) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun();
+  a.SendBatch(run, 0, 5);
+  a.SendBatch(run, 1, 5);
+  a.SendFinished(run, 3);  // announces a third batch, not in yet
+  manager_->Tick();
+  EXPECT_EQ(AgentState(run, "a"), "running");
+  EXPECT_FALSE(Done(run));
+  a.SendBatch(run, 2, 5);
+  EXPECT_EQ(AgentState(run, "a"), "finished");
+  // Its finish is acknowledged once the last batch is counted, so the agent can forget the run.
+  EXPECT_TRUE(a.connection()
+                  .WaitFor([&](const CoordinatorMessage& m) { return m.finish_ack() == run; })
+                  .has_value());
+  EXPECT_FALSE(Done(run));  // finalising is Tick()'s job
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "finished");
+  EXPECT_EQ(report.totals().requests(), 15u);
+  EXPECT_THAT(report.threshold_failures(), ::testing::IsEmpty());
+  EXPECT_EQ(StoredState(run), "finished");
+  auto stored = store_->CountRecords(run);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(*stored, 15u);
+  EXPECT_EQ(ListedState("a"), "idle");
+}
+
+TEST_F(RunManagerTest, DisconnectedAgentIsLostOnlyAfterTheGrace) {
+  FakeAgent& a = AddAgent("a");
+  FakeAgent& b = AddAgent("b");
+  const std::string run = StartRun();
+  a.SendBatch(run, 0, 4);
+  a.SendFinished(run, 1);
+  clock_.AdvanceNs(1'000 * kMs);
+  b.SendBatch(run, 0, 3);
+  b.Disconnect();
+  EXPECT_EQ(ListedState("b"), "(not listed)");
+
+  clock_.AdvanceNs(kGraceNs - kMs);
+  manager_->Tick();
+  EXPECT_EQ(AgentState(run, "b"), "running");
+  EXPECT_FALSE(Done(run));
+
+  clock_.AdvanceNs(2 * kMs);
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "finished-with-lost-agents");
+  EXPECT_EQ(AgentState(run, "a"), "finished");
+  EXPECT_EQ(AgentState(run, "b"), "lost");
+  // What it sent before it was lost stays in the run.
+  EXPECT_EQ(report.totals().requests(), 7u);
+  EXPECT_THAT(report.threshold_failures(), Contains("agent(s) lost or failed: b"));
+  EXPECT_EQ(StoredState(run), "finished-with-lost-agents");
+}
+
+TEST_F(RunManagerTest, SilentAgentIsLostAfterTheGraceAndHeartbeatsKeepItIn) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun();
+  // Heartbeats inside the grace: still in the run well past one grace since the start.
+  for (int i = 0; i < 3; ++i) {
+    clock_.AdvanceNs(kGraceNs - kMs);
+    a.Heartbeat();
+    manager_->Tick();
+  }
+  EXPECT_EQ(AgentState(run, "a"), "running");
+  // Then silence, still connected: exactly the grace is not yet too long; a moment more is.
+  clock_.AdvanceNs(kGraceNs);
+  manager_->Tick();
+  EXPECT_EQ(AgentState(run, "a"), "running");
+  clock_.AdvanceNs(1);
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  EXPECT_EQ(AgentState(run, "a"), "lost");
+  EXPECT_EQ(RunStateName(run), "finished-with-lost-agents");
+  EXPECT_EQ(StoredState(run), "finished-with-lost-agents");
+}
+
+TEST_F(RunManagerTest, AgentReconnectingWithinTheGraceKeepsItsRun) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun();
+  a.SendBatch(run, 0, 5);
+  a.Disconnect();
+  clock_.AdvanceNs(kGraceNs - kMs);
+  manager_->Tick();
+  a.Connect();
+  EXPECT_EQ(ListedState("a"), absl::StrCat("running ", run));
+  // Past the grace counted from the disconnect: the reconnect cancelled it.
+  clock_.AdvanceNs(kGraceNs - kMs);
+  manager_->Tick();
+  EXPECT_EQ(AgentState(run, "a"), "running");
+  // It resends what was not acknowledged (batch 0 again: counted once), then the rest.
+  a.SendBatch(run, 0, 5);
+  a.SendBatch(run, 1, 5);
+  a.SendFinished(run, 2);
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  EXPECT_EQ(RunStateName(run), "finished");
+  EXPECT_EQ(AgentState(run, "a"), "finished");
+  EXPECT_EQ(Report(run).totals().requests(), 10u);
+  auto stored = store_->CountRecords(run);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(*stored, 10u);
+}
+
+TEST_F(RunManagerTest, AbortEndsTheRunAsAborted) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun();
+  a.SendBatch(run, 0, 5);
+  auto summary = manager_->Abort(run);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->state(), "aborted");
+  auto stop = a.connection().WaitFor([](const CoordinatorMessage& m) { return m.has_stop(); });
+  ASSERT_TRUE(stop.has_value());
+  EXPECT_EQ(stop->stop().run_id(), run);
+  EXPECT_EQ(stop->stop().reason(), "aborted by user");
+  manager_->Tick();
+  EXPECT_FALSE(Done(run));  // the agent has not stopped yet
+  // It stops and reports what it sent.
+  a.SendBatch(run, 1, 2);
+  a.SendFinished(run, 2);
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "aborted");
+  EXPECT_EQ(AgentState(run, "a"), "aborted");
+  EXPECT_EQ(report.totals().requests(), 7u);
+  EXPECT_THAT(report.threshold_failures(), Contains("run aborted"));
+  EXPECT_EQ(StoredState(run), "aborted");
+}
+
+TEST_F(RunManagerTest, AbortedRunWhoseAgentNeverAnswersEndsAfterTheGrace) {
+  AddAgent("a");
+  const std::string run = StartRun();
+  ASSERT_TRUE(manager_->Abort(run).ok());
+  clock_.AdvanceNs(kGraceNs);
+  manager_->Tick();
+  EXPECT_FALSE(Done(run));
+  clock_.AdvanceNs(kMs);
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  EXPECT_EQ(RunStateName(run), "aborted");
+  EXPECT_EQ(AgentState(run, "a"), "lost");
+  EXPECT_EQ(StoredState(run), "aborted");
+}
+
+TEST_F(RunManagerTest, AgentThatFailsCarriesItsReasonIntoTheReport) {
+  FakeAgent& a = AddAgent("a");
+  FakeAgent& b = AddAgent("b");
+  const std::string run = StartRun();
+  a.SendFinished(run, 0, "agent is busy with another run");
+  b.SendBatch(run, 0, 3);
+  b.SendFinished(run, 1);
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  EXPECT_EQ(AgentState(run, "a"), "failed: agent is busy with another run");
+  EXPECT_EQ(AgentState(run, "b"), "finished");
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "finished-with-lost-agents");
+  EXPECT_THAT(report.threshold_failures(), Contains("agent(s) lost or failed: a"));
+}
+
+}  // namespace
+}  // namespace stampede
