@@ -83,12 +83,53 @@ std::string PositionalUsage(const PositionalSpec& p) {
   return p.optional ? absl::StrCat("[", p.name, "]") : p.name;
 }
 
-std::string UsageText(const CommandSpec& spec) {
-  if (!spec.usage.empty()) return spec.usage;
-  std::vector<std::string> parts = {spec.command};
-  for (const PositionalSpec& p : spec.positionals) parts.push_back(PositionalUsage(p));
-  parts.push_back("[flags]");
-  return absl::StrJoin(parts, " ");
+// The words of a usage form, an optional group ("[--target-rps R [--pods-tested N]]") kept as
+// one so that a wrapped usage line never breaks inside brackets.
+std::vector<std::string> UsageGroups(absl::string_view form) {
+  std::vector<std::string> groups;
+  int depth = 0;
+  for (absl::string_view word : absl::StrSplit(form, ' ', absl::SkipEmpty())) {
+    if (depth > 0) {
+      absl::StrAppend(&groups.back(), " ", word);
+    } else {
+      groups.emplace_back(word);
+    }
+    depth += static_cast<int>(std::count(word.begin(), word.end(), '[')) -
+             static_cast<int>(std::count(word.begin(), word.end(), ']'));
+  }
+  return groups;
+}
+
+// "usage: FORM" for each form of the command (one a line in spec.usage), a form too long for the
+// width wrapped with its continuation lines indented under the command's first argument.
+std::string UsageBlock(const CommandSpec& spec) {
+  std::vector<std::string> forms;
+  if (!spec.usage.empty()) {
+    forms = absl::StrSplit(spec.usage, '\n');
+  } else {
+    std::vector<std::string> parts = {spec.command};
+    for (const PositionalSpec& p : spec.positionals) parts.push_back(PositionalUsage(p));
+    parts.push_back("[flags]");
+    forms.push_back(absl::StrJoin(parts, " "));
+  }
+  constexpr absl::string_view kPrefix = "usage: ";
+  const std::string indent(kPrefix.size() + spec.command.size() + 1, ' ');
+  std::string out;
+  for (size_t i = 0; i < forms.size(); ++i) {
+    std::string line(i == 0 ? kPrefix : "       ");
+    bool fresh = true;  // no word on `line` yet
+    for (const std::string& word : UsageGroups(forms[i])) {
+      if (!fresh && line.size() + 1 + word.size() > kHelpWidth) {
+        absl::StrAppend(&out, line, "\n");
+        line = indent;
+        fresh = true;
+      }
+      absl::StrAppend(&line, fresh ? "" : " ", word);
+      fresh = false;
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
 }
 
 // Appends `left` padded to `column`, then `text` word-wrapped to kHelpWidth with continuation
@@ -263,8 +304,12 @@ absl::StatusOr<double> ParsedFlags::Double(const std::string& name, double min, 
   double v = 0;
   // SimpleAtod accepts "nan" and "inf": never a meaningful setting.
   if (!absl::SimpleAtod(*text, &v) || !std::isfinite(v) || v < min || v > max) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: expected a number from %g to %g, got %s",
-                                                      name, min, max, Quoted(*text)));
+    const std::string range = std::isinf(min) && std::isinf(max) ? ""
+                              : std::isinf(max) ? absl::StrFormat(" of at least %g", min)
+                              : std::isinf(min) ? absl::StrFormat(" of at most %g", max)
+                                                : absl::StrFormat(" from %g to %g", min, max);
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": expected a number", range, ", got ", Quoted(*text)));
   }
   return v;
 }
@@ -304,15 +349,16 @@ absl::StatusOr<absl::Duration> ParsedFlags::Duration(const std::string& name, ab
 // Help
 
 std::string CommandHelp(const CommandSpec& spec) {
-  std::string out;
-  std::vector<std::string> usage = absl::StrSplit(UsageText(spec), '\n');
-  for (size_t i = 0; i < usage.size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "usage: " : "       ", usage[i], "\n");
-  }
+  std::string out = UsageBlock(spec);
   if (!spec.description.empty()) {
     absl::StrAppend(&out, "\n");
+    // A line that fits is kept as written (indented lists, tables); a longer one is wrapped.
     for (absl::string_view line : absl::StrSplit(spec.description, '\n')) {
-      AppendRow(&out, "", 0, std::string(line));
+      if (line.size() <= kHelpWidth) {
+        absl::StrAppend(&out, line, "\n");
+      } else {
+        AppendRow(&out, "", 0, std::string(line));
+      }
     }
   }
 
@@ -358,10 +404,7 @@ std::optional<ParsedFlags> ParseOrExit(const CommandSpec& spec,
   absl::StatusOr<ParsedFlags> parsed = ParseCommandLine(spec, args);
   if (!parsed.ok()) {
     std::cerr << spec.command << ": " << parsed.status().message() << "\n";
-    std::vector<std::string> usage = absl::StrSplit(UsageText(spec), '\n');
-    for (size_t i = 0; i < usage.size(); ++i) {
-      std::cerr << (i == 0 ? "usage: " : "       ") << usage[i] << "\n";
-    }
+    std::cerr << UsageBlock(spec);
     std::cerr << "`" << spec.command << " --help` lists every flag\n";
     *exit_code = 2;
     return std::nullopt;

@@ -71,7 +71,7 @@ class ParsedFlags {
   // Typed values: the last value given, else the declared default. An error names the flag and
   // the value; a flag that is absent and has no default is an error ("--rps is required").
   absl::StatusOr<int64_t> Int(const std::string& name, int64_t min, int64_t max) const;
-  // Finite, in [min, max].
+  // Finite, in [min, max]; an infinite bound is no bound.
   absl::StatusOr<double> Double(const std::string& name, double min, double max) const;
   // Finite and > 0.
   absl::StatusOr<double> PositiveDouble(const std::string& name) const;

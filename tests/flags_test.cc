@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -181,6 +182,15 @@ TEST(FlagsTest, TypedGetters) {
     EXPECT_EQ(parse({"--rate", bad}).Double("--rate", 0, 100).status().message(),
               absl::StrCat("--rate: expected a number from 0 to 100, got \"", bad, "\""));
   }
+  // An infinite bound is no bound, and the message says only what is left.
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(*parse({"--rate", "-1e300"}).Double("--rate", -kInf, kInf), -1e300);
+  EXPECT_EQ(parse({"--rate", "inf"}).Double("--rate", -kInf, kInf).status().message(),
+            "--rate: expected a number, got \"inf\"");
+  EXPECT_EQ(parse({"--rate", "-1"}).Double("--rate", 0, kInf).status().message(),
+            "--rate: expected a number of at least 0, got \"-1\"");
+  EXPECT_EQ(parse({"--rate", "2"}).Double("--rate", -kInf, 1.5).status().message(),
+            "--rate: expected a number of at most 1.5, got \"2\"");
   EXPECT_EQ(*parse({"--rate", "0.001"}).PositiveDouble("--rate"), 0.001);
   for (const char* bad : {"0", "-3", "nan", "inf"}) {
     EXPECT_EQ(parse({"--rate", bad}).PositiveDouble("--rate").status().message(),
@@ -253,6 +263,30 @@ TEST(FlagsTest, HelpListsEveryFlagWithItsPlaceholderAndDefault) {
             "      --rate R                 requests per second\n"
             "      --grace D                how long to wait (default: 5s)\n"
             "  -h, --help                   print this help and exit\n");
+}
+
+TEST(FlagsTest, UsageFormsWrapBetweenOptionalGroups) {
+  CommandSpec spec = {
+      .command = "tool size",
+      .usage =
+          "tool size --rps R --latency-ms L --pod-concurrency C --cpu-per-pod P --vm-cores V "
+          "[--node-overhead 0.7] [--cluster-overhead 3.9 [--json]]\n"
+          "tool size --short"};
+  EXPECT_EQ(
+      CommandHelp(spec).substr(0, CommandHelp(spec).find("\n\n")),
+      "usage: tool size --rps R --latency-ms L --pod-concurrency C --cpu-per-pod P --vm-cores "
+      "V\n"
+      "                 [--node-overhead 0.7] [--cluster-overhead 3.9 [--json]]\n"
+      "       tool size --short");
+}
+
+TEST(FlagsTest, DescriptionLinesThatFitAreKeptAsWritten) {
+  CommandSpec spec = {.command = "tool",
+                      .description = "Endpoints:\n  GET /healthz   ok\n  POST /score    JSON\n\n" +
+                                     std::string(60, 'a') + " " + std::string(50, 'b')};
+  EXPECT_THAT(CommandHelp(spec),
+              HasSubstr("\nEndpoints:\n  GET /healthz   ok\n  POST /score    JSON\n\n" +
+                        std::string(60, 'a') + "\n" + std::string(50, 'b') + "\n"));
 }
 
 TEST(FlagsTest, HelpWrapsLongDescriptionsUnderTheirColumn) {
