@@ -132,9 +132,13 @@ std::string UsageBlock(const CommandSpec& spec) {
   return out;
 }
 
-// Appends `left` padded to `column`, then `text` word-wrapped to kHelpWidth with continuation
-// lines indented to `column`; a `left` too wide for the column gets the text on its own line.
-void AppendRow(std::string* out, const std::string& left, size_t column, const std::string& text) {
+// Appends `left` padded to `column`, then `text` and the `notes` word-wrapped to kHelpWidth with
+// continuation lines indented to `column`; a `left` too wide for the column gets the text on its
+// own line. A note ("(default: 127.0.0.1:7700)") is never broken across lines.
+void AppendRow(std::string* out, const std::string& left, size_t column, const std::string& text,
+               const std::vector<std::string>& notes = {}) {
+  std::vector<std::string> words = absl::StrSplit(text, ' ', absl::SkipEmpty());
+  words.insert(words.end(), notes.begin(), notes.end());
   std::string line = left;
   if (!line.empty() && line.size() + 2 > column) {
     absl::StrAppend(out, line, "\n");
@@ -142,7 +146,7 @@ void AppendRow(std::string* out, const std::string& left, size_t column, const s
   }
   line.resize(column, ' ');
   bool first_word = true;
-  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+  for (const std::string& word : words) {
     if (!first_word && line.size() + 1 + word.size() > kHelpWidth) {
       absl::StrAppend(out, line, "\n");
       line.assign(column, ' ');
@@ -367,6 +371,7 @@ std::string CommandHelp(const CommandSpec& spec) {
   struct Row {
     std::string left;
     std::string text;
+    std::vector<std::string> notes{};
   };
   std::vector<Row> arguments;
   for (const PositionalSpec& p : spec.positionals) {
@@ -379,11 +384,11 @@ std::string CommandHelp(const CommandSpec& spec) {
                         value.empty() ? "" : " ", value);
   };
   for (const FlagSpec& flag : spec.flags) {
-    std::string text = flag.help;
+    std::vector<std::string> notes;
     const std::string& shown = flag.default_help.empty() ? flag.default_value : flag.default_help;
-    if (!shown.empty()) absl::StrAppend(&text, " (default: ", shown, ")");
-    if (flag.repeatable) absl::StrAppend(&text, " (repeatable)");
-    flags.push_back({left(flag.alias, flag.name, flag.value), text});
+    if (!shown.empty()) notes.push_back(absl::StrCat("(default: ", shown, ")"));
+    if (flag.repeatable) notes.push_back("(repeatable)");
+    flags.push_back({left(flag.alias, flag.name, flag.value), flag.help, notes});
   }
   flags.push_back({left("-h", "--help", ""), "print this help and exit"});
   size_t column = 0;
@@ -395,7 +400,7 @@ std::string CommandHelp(const CommandSpec& spec) {
   if (!arguments.empty()) absl::StrAppend(&out, "\narguments:\n");
   for (const Row& row : arguments) AppendRow(&out, row.left, column, row.text);
   absl::StrAppend(&out, "\nflags:\n");
-  for (const Row& row : flags) AppendRow(&out, row.left, column, row.text);
+  for (const Row& row : flags) AppendRow(&out, row.left, column, row.text, row.notes);
   return out;
 }
 

@@ -289,6 +289,16 @@ TEST(FlagsTest, DescriptionLinesThatFitAreKeptAsWritten) {
                         std::string(60, 'a') + "\n" + std::string(50, 'b') + "\n"));
 }
 
+TEST(FlagsTest, ADefaultIsNeverBrokenAcrossLines) {
+  CommandSpec spec = {.command = "tool",
+                      .flags = {{.name = "--x",
+                                 .value = "V",
+                                 .default_value = "127.0.0.1:7700",
+                                 .help = std::string(75, 'a')}}};
+  EXPECT_THAT(CommandHelp(spec), HasSubstr("      --x V   " + std::string(75, 'a') + "\n" +
+                                           std::string(14, ' ') + "(default: 127.0.0.1:7700)\n"));
+}
+
 TEST(FlagsTest, HelpWrapsLongDescriptionsUnderTheirColumn) {
   CommandSpec spec = {.command = "tool",
                       .usage = "tool [flags]\ntool run PLAN.json",
