@@ -51,9 +51,8 @@ FlagSpec EmbeddedDbFlag() {
 FlagSpec RegionsFlag() {
   return {.name = "--regions",
           .value = "R1,R2",
-          .help =
-              "regions of the embedded agents, round robin (default: the plan's "
-              "agents.regions)"};
+          .default_help = "the plan's agents.regions",
+          .help = "regions of the embedded agents, round robin"};
 }
 
 FlagSpec JsonFlag(const std::string& help) { return {.name = "--json", .help = help}; }
