@@ -12,18 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "agent/coordinator_link.h"
 #include "agent/run_command.h"
+#include "common/flags.h"
 
 namespace {
-
-constexpr char kUsage[] =
-    "stampede-agent " STAMPEDE_VERSION "\n"
-    "usage:\n"
-    "  stampede-agent run PLAN.json [--out records.csv] [--json] [--threads N] [--quiet]\n"
-    "      run a plan on this machine alone and print a summary\n"
-    "  stampede-agent --coordinator HOST:PORT [--name N] [--region R] [--label k=v]...\n"
-    "                 [--token T] [--threads N] [--allow-host HOST|*.DOMAIN]...\n"
-    "                 [--tls-ca CA.pem [--tls-cert CERT.pem --tls-key KEY.pem]]\n"
-    "      dial out to a coordinator and run the plans it pushes (reconnects by itself)\n";
 
 std::string DefaultName() {
   char host[256] = "agent";
@@ -31,52 +22,88 @@ std::string DefaultName() {
   return absl::StrCat(host, "-", getpid());
 }
 
+// The coordinator mode's flags; its --help is the binary's.
+stampede::CommandSpec AgentSpec() {
+  return {
+      .command = "stampede-agent",
+      .usage = "stampede-agent --coordinator HOST:PORT [--name N] [--region R] [--label K=V]... "
+               "[--token T] [--threads N] [--allow-host HOST|*.DOMAIN]... "
+               "[--tls-ca CA.pem [--tls-cert CERT.pem --tls-key KEY.pem]]\n"
+               "stampede-agent run PLAN.json [flags]\n"
+               "stampede-agent --version",
+      .description = "stampede-agent " STAMPEDE_VERSION
+                     ": generates load. With --coordinator it dials out to a coordinator and runs "
+                     "the plans it pushes, reconnecting by itself. `stampede-agent run --help`: "
+                     "run a plan on this machine alone.",
+      .flags = {{.name = "--coordinator", .value = "HOST:PORT", .help = "the coordinator to dial"},
+                {.name = "--name",
+                 .value = "N",
+                 .default_value = DefaultName(),
+                 .default_help = "HOSTNAME-PID",
+                 .help = "this agent's name"},
+                {.name = "--region",
+                 .value = "R",
+                 .default_value = "default",
+                 .help = "the region plans select agents by"},
+                {.name = "--label",
+                 .value = "K=V",
+                 .repeatable = true,
+                 .help = "a label plans can select agents by"},
+                {.name = "--token",
+                 .value = "T",
+                 .default_help = "$STAMPEDE_TOKEN",
+                 .help = "the coordinator's token"},
+                {.name = "--threads",
+                 .value = "N",
+                 .default_help = "what the coordinator asks for",
+                 .help = "worker threads, 1 to 1024"},
+                {.name = "--allow-host",
+                 .value = "HOST|*.DOMAIN",
+                 .repeatable = true,
+                 .help = "accept plans only for these target hosts; without it, for any"},
+                {.name = "--tls-ca",
+                 .value = "CA.pem",
+                 .help = "TLS: the CA that signed the coordinator's certificate"},
+                {.name = "--tls-cert",
+                 .value = "CERT.pem",
+                 .help = "mutual TLS: this agent's certificate (with --tls-key)"},
+                {.name = "--tls-key", .value = "KEY.pem", .help = "mutual TLS: its private key"},
+                {.name = "--version", .help = "print the version and exit"}}};
+}
+
 int ServeCoordinator(const std::vector<std::string>& args) {
+  int parse_code = 0;
+  auto flags = stampede::ParseOrExit(AgentSpec(), args, &parse_code);
+  if (!flags) return parse_code;
+  if (flags->Bool("--version")) {
+    std::cout << "stampede-agent " STAMPEDE_VERSION "\n";
+    return 0;
+  }
   stampede::LinkOptions options;
-  options.name = DefaultName();
-  options.region = "default";
+  options.coordinator = flags->String("--coordinator");
+  options.name = flags->String("--name");
+  options.region = flags->String("--region");
   if (const char* token = std::getenv("STAMPEDE_TOKEN")) options.token = token;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string* {
-      if (i + 1 >= args.size()) return nullptr;
-      return &args[++i];
-    };
-    const std::string* v = nullptr;
-    if (a == "--coordinator" || a == "--name" || a == "--region" || a == "--label" ||
-        a == "--token" || a == "--threads" || a == "--allow-host" || a == "--tls-ca" ||
-        a == "--tls-cert" || a == "--tls-key") {
-      v = value();
-      if (v == nullptr) {
-        std::cerr << "stampede-agent: " << a << ": needs a value\n";
-        return 2;
-      }
-    } else {
-      std::cerr << "stampede-agent: unknown flag " << a << "\n" << kUsage;
+  if (auto token = flags->Get("--token")) options.token = *token;
+  options.allowed_hosts = flags->All("--allow-host");
+  options.tls.ca = flags->String("--tls-ca");
+  options.tls.cert = flags->String("--tls-cert");
+  options.tls.key = flags->String("--tls-key");
+  for (const std::string& label : flags->All("--label")) {
+    const size_t eq = label.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "stampede-agent: --label: expected key=value, got \"" << label << "\"\n";
       return 2;
     }
-    if (a == "--coordinator") options.coordinator = *v;
-    if (a == "--name") options.name = *v;
-    if (a == "--region") options.region = *v;
-    if (a == "--token") options.token = *v;
-    if (a == "--allow-host") options.allowed_hosts.push_back(*v);
-    if (a == "--tls-ca") options.tls.ca = *v;
-    if (a == "--tls-cert") options.tls.cert = *v;
-    if (a == "--tls-key") options.tls.key = *v;
-    if (a == "--label") {
-      const size_t eq = v->find('=');
-      if (eq == std::string::npos || eq == 0) {
-        std::cerr << "stampede-agent: --label: expected key=value, got \"" << *v << "\"\n";
-        return 2;
-      }
-      options.labels[v->substr(0, eq)] = v->substr(eq + 1);
-    }
-    if (a == "--threads" && (!absl::SimpleAtoi(*v, &options.threads) || options.threads < 1 ||
-                             options.threads > 1024)) {
-      std::cerr << "stampede-agent: --threads: expected a number from 1 to 1024, got \"" << *v
-                << "\"\n";
+    options.labels[label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  if (flags->Has("--threads")) {
+    auto threads = flags->Int("--threads", 1, 1024);
+    if (!threads.ok()) {
+      std::cerr << "stampede-agent: " << threads.status().message() << "\n";
       return 2;
     }
+    options.threads = static_cast<int>(*threads);
   }
   if (options.coordinator.empty() || options.name.empty() || options.region.empty()) {
     std::cerr << "stampede-agent: --coordinator, --name and --region must not be empty\n";
@@ -111,21 +138,15 @@ int ServeCoordinator(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
-    std::cerr << kUsage;
+    std::cerr << stampede::CommandHelp(AgentSpec());
     return 2;
   }
-  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args[0] == "--version") {
-    std::cout << "stampede-agent " STAMPEDE_VERSION "\n";
-    return 0;
-  }
+  if (args[0] == "help") args[0] = "--help";
   if (args[0] == "run") {
     return stampede::RunLocalCommand(std::vector<std::string>(args.begin() + 1, args.end()));
   }
-  if (args[0].rfind("--", 0) == 0) return ServeCoordinator(args);
+  // The coordinator mode; its parser also answers -h/--help and --version.
+  if (args[0].rfind("-", 0) == 0) return ServeCoordinator(args);
   std::cerr << "stampede-agent: unknown command \"" << args[0] << "\" (try --help)\n";
   return 2;
 }

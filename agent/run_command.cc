@@ -17,6 +17,7 @@
 #include "agent/csv_sink.h"
 #include "agent/engine.h"
 #include "common/clock.h"
+#include "common/flags.h"
 #include "common/plan_loader.h"
 #include "common/run_aggregator.h"
 #include "report/report_format.h"
@@ -33,48 +34,43 @@ struct RunFlags {
   int threads = 0;
 };
 
-constexpr char kUsage[] =
-    "usage: stampede-agent run PLAN.json [--out records.csv] [--json] [--threads N] [--quiet]\n";
+CommandSpec RunSpec() {
+  return {
+      .command = "stampede-agent run",
+      .usage = "stampede-agent run PLAN.json [--out records.csv] [--json] [--threads N] [--quiet]",
+      .description = "Run a plan on this machine alone (the single-client test), with live "
+                     "progress on a terminal and a summary at the end. Exit 1 when a plan "
+                     "threshold failed, 130 when interrupted.",
+      .positionals = {{.name = "PLAN.json", .help = "the plan to run"}},
+      .flags = {{.name = "--out",
+                 .alias = "-o",
+                 .value = "FILE",
+                 .help = "write every request's record to this CSV file"},
+                {.name = "--json", .help = "print the summary as JSON"},
+                {.name = "--threads",
+                 .value = "N",
+                 .default_help = "one per core",
+                 .help = "worker threads, 1 to 1024"},
+                {.name = "--quiet", .alias = "-q", .help = "no live progress"}}};
+}
 
-std::optional<RunFlags> ParseFlags(const std::vector<std::string>& args, std::string* error) {
+// Nullopt when the command should exit with `*exit_code` (bad flags: 2; --help: 0).
+std::optional<RunFlags> ParseFlags(const std::vector<std::string>& args, int* exit_code) {
+  auto flags = ParseOrExit(RunSpec(), args, exit_code);
+  if (!flags) return std::nullopt;
   RunFlags f;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](const char* name) -> std::optional<std::string> {
-      if (i + 1 >= args.size()) {
-        *error = absl::StrCat(name, ": needs a value");
-        return std::nullopt;
-      }
-      return args[++i];
-    };
-    if (a == "--out" || a == "-o") {
-      auto v = value("--out");
-      if (!v) return std::nullopt;
-      f.out = *v;
-    } else if (a == "--json") {
-      f.json = true;
-    } else if (a == "--quiet" || a == "-q") {
-      f.quiet = true;
-    } else if (a == "--threads") {
-      auto v = value("--threads");
-      if (!v) return std::nullopt;
-      if (!absl::SimpleAtoi(*v, &f.threads) || f.threads < 1 || f.threads > 1024) {
-        *error = absl::StrCat("--threads: expected a number from 1 to 1024, got \"", *v, "\"");
-        return std::nullopt;
-      }
-    } else if (!a.empty() && a[0] == '-') {
-      *error = absl::StrCat("unknown flag ", a);
-      return std::nullopt;
-    } else if (f.plan_path.empty()) {
-      f.plan_path = a;
-    } else {
-      *error = absl::StrCat("unexpected argument \"", a, "\" (one plan file at a time)");
+  f.plan_path = flags->positional()[0];
+  f.out = flags->String("--out");
+  f.json = flags->Bool("--json");
+  f.quiet = flags->Bool("--quiet");
+  if (flags->Has("--threads")) {
+    auto threads = flags->Int("--threads", 1, 1024);
+    if (!threads.ok()) {
+      std::cerr << "stampede-agent run: " << threads.status().message() << "\n";
+      *exit_code = 2;
       return std::nullopt;
     }
-  }
-  if (f.plan_path.empty()) {
-    *error = "missing PLAN.json";
-    return std::nullopt;
+    f.threads = static_cast<int>(*threads);
   }
   return f;
 }
@@ -103,12 +99,9 @@ RunReport LocalReport(const RunAggregator& aggregator, const Plan& plan, bool in
 }  // namespace
 
 int RunLocalCommand(const std::vector<std::string>& args) {
-  std::string error;
-  const std::optional<RunFlags> flags = ParseFlags(args, &error);
-  if (!flags) {
-    std::cerr << "stampede-agent run: " << error << "\n" << kUsage;
-    return 2;
-  }
+  int parse_code = 0;
+  const std::optional<RunFlags> flags = ParseFlags(args, &parse_code);
+  if (!flags) return parse_code;
   absl::StatusOr<Plan> plan = LoadPlan(flags->plan_path);
   if (!plan.ok()) {
     std::cerr << "stampede-agent: " << plan.status().message() << "\n";

@@ -1,23 +1,24 @@
 // stampede abort RUN: stop a run on every agent; it ends as "aborted" and is stored as usual.
 #include <iostream>
 
-#include "cli/cli_flags.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
+#include "cli/flag_specs.h"
 #include "common/grpc_status.h"
 
 namespace stampede {
 
 int CmdAbort(const Args& args) {
-  auto flags = CliFlags::Parse(args, {"--coordinator", "--token"}, {});
-  if (!flags.ok()) return Fail("abort", flags.status(), 2);
-  if (flags->positional().size() != 1) {
-    std::cerr << "usage: stampede abort RUN [--coordinator ADDR]\n";
-    return 2;
-  }
-  auto client = DialCoordinator(flags->GetOr("--coordinator", DefaultCoordinatorAddress()),
-                                TokenOr(flags->GetOr("--token", "")));
+  const CommandSpec spec = {
+      .command = "stampede abort",
+      .description = "Stop a run on every agent; it ends as \"aborted\" and is stored as usual.",
+      .positionals = {{.name = "RUN", .help = "the run id (`stampede runs` lists them)"}},
+      .flags = {CoordinatorFlag(), TokenFlag()}};
+  int parse_code = 0;
+  auto flags = ParseOrExit(spec, args, &parse_code);
+  if (!flags) return parse_code;
+  auto client = DialCoordinator(flags->String("--coordinator"), TokenOr(flags->String("--token")));
   if (!client.ok()) return Fail("abort", client.status(), 3);
   RunRef ref;
   ref.set_token(client->token);

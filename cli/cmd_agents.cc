@@ -7,20 +7,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "cli/cli_flags.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
+#include "cli/flag_specs.h"
 #include "common/grpc_status.h"
 #include "common/json_writer.h"
 
 namespace stampede {
 
 int CmdAgents(const Args& args) {
-  auto flags = CliFlags::Parse(args, {"--coordinator", "--token"}, {"--json"});
-  if (!flags.ok()) return Fail("agents", flags.status(), 2);
-  auto client = DialCoordinator(flags->GetOr("--coordinator", DefaultCoordinatorAddress()),
-                                TokenOr(flags->GetOr("--token", "")));
+  const CommandSpec spec = {
+      .command = "stampede agents",
+      .description =
+          "The agents connected to a coordinator: name, region, labels, state, cores "
+          "and clock offset.",
+      .flags = {CoordinatorFlag(), TokenFlag(), JsonFlag("print them as a JSON array")}};
+  int parse_code = 0;
+  auto flags = ParseOrExit(spec, args, &parse_code);
+  if (!flags) return parse_code;
+  auto client = DialCoordinator(flags->String("--coordinator"), TokenOr(flags->String("--token")));
   if (!client.ok()) return Fail("agents", client.status(), 3);
   ListAgentsRequest request;
   request.set_token(client->token);
@@ -29,7 +35,7 @@ int CmdAgents(const Args& args) {
   if (auto s = FromGrpc(client->stub->ListAgents(&ctx, request, &response)); !s.ok()) {
     return Fail("agents", s, 3);
   }
-  if (flags->Has("--json")) {
+  if (flags->Bool("--json")) {
     JsonWriter w;
     w.BeginArray();
     for (const auto& a : response.agents()) {

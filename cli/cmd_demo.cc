@@ -5,9 +5,9 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "cli/cli_flags.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
+#include "cli/flag_specs.h"
 #include "cli/target_process.h"
 #include "coordinator/store.h"
 #include "report/report_format.h"
@@ -15,9 +15,21 @@
 namespace stampede {
 
 int CmdDemo(const Args& args) {
-  auto flags = CliFlags::Parse(args, {"--dir"}, {"--json"});
-  if (!flags.ok()) return Fail("demo", flags.status(), 2);
-  const std::filesystem::path dir = flags->GetOr("--dir", "stampede-demo");
+  const CommandSpec spec = {
+      .command = "stampede demo",
+      .description =
+          "A whole run on this machine: a simulated model service, an embedded "
+          "coordinator and three local agents in three regions through a multi-stage "
+          "plan. The merged report is printed and saved next to the store.",
+      .flags = {{.name = "--dir",
+                 .value = "DIR",
+                 .default_value = "stampede-demo",
+                 .help = "where the plan, payload, store and report are written"},
+                JsonFlag("print the report as JSON")}};
+  int parse_code = 0;
+  auto flags = ParseOrExit(spec, args, &parse_code);
+  if (!flags) return parse_code;
+  const std::filesystem::path dir = flags->String("--dir");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
@@ -60,7 +72,7 @@ int CmdDemo(const Args& args) {
   const std::string db = (dir / "stampede.db").string();
   Args run_args = {
       plan_path, "--local-agents", "3", "--db", db, "--regions", "eastus,westeurope,southeastasia"};
-  if (flags->Has("--json")) run_args.push_back("--json");
+  if (flags->Bool("--json")) run_args.push_back("--json");
   std::string run_id;
   const int code = RunPlanCommand(run_args, &run_id);
   if (run_id.empty()) return code;

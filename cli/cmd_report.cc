@@ -4,24 +4,37 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "cli/cli_flags.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
+#include "cli/flag_specs.h"
 #include "cli/run_source.h"
 #include "report/report_format.h"
 
 namespace stampede {
 
 int CmdReport(const Args& args) {
-  auto flags =
-      CliFlags::Parse(args, {"--coordinator", "--token", "--db", "--format", "-o", "--output"}, {});
-  if (!flags.ok()) return Fail("report", flags.status(), 2);
-  if (flags->positional().size() != 1) {
-    std::cerr << "usage: stampede report RUN [--format text|json|csv] [-o FILE] "
-                 "[--coordinator ADDR | --db PATH]\n";
-    return 2;
-  }
-  const std::string format = flags->GetOr("--format", "text");
+  const CommandSpec spec = {
+      .command = "stampede report",
+      .usage =
+          "stampede report RUN [--format text|json|csv] [-o FILE] "
+          "[--coordinator HOST:PORT | --db PATH]",
+      .description = "The merged report of a run, from a coordinator or from a store file.",
+      .positionals = {{.name = "RUN", .help = "the run id (`stampede runs` lists them)"}},
+      .flags = {{.name = "--format",
+                 .value = "text|json|csv",
+                 .default_value = "text",
+                 .help = "the report's format"},
+                {.name = "--output",
+                 .alias = "-o",
+                 .value = "FILE",
+                 .help = "write the report to FILE instead of stdout"},
+                CoordinatorFlag(),
+                TokenFlag(),
+                ReadDbFlag()}};
+  int parse_code = 0;
+  auto flags = ParseOrExit(spec, args, &parse_code);
+  if (!flags) return parse_code;
+  const std::string format = flags->String("--format");
   if (format != "text" && format != "json" && format != "csv") {
     return Fail("report",
                 absl::InvalidArgumentError(
@@ -33,7 +46,7 @@ int CmdReport(const Args& args) {
   const std::string text = format == "json"  ? FormatReportJson(*report)
                            : format == "csv" ? FormatReportCsv(*report)
                                              : FormatReportText(*report);
-  const std::string out = flags->GetOr("-o", flags->GetOr("--output", ""));
+  const std::string out = flags->String("--output");
   if (out.empty()) {
     std::cout << text;
     return 0;

@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "cli/cli_flags.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
+#include "cli/flag_specs.h"
 #include "cli/run_source.h"
 
 namespace stampede {
@@ -20,8 +20,14 @@ std::string FormatTime(int64_t ns) {
 }  // namespace
 
 int CmdRuns(const Args& args) {
-  auto flags = CliFlags::Parse(args, {"--coordinator", "--token", "--db"}, {});
-  if (!flags.ok()) return Fail("runs", flags.status(), 2);
+  const CommandSpec spec = {
+      .command = "stampede runs",
+      .usage = "stampede runs [--coordinator HOST:PORT | --db PATH]",
+      .description = "Runs, newest first: id, plan, state, start, agents, requests and errors.",
+      .flags = {CoordinatorFlag(), TokenFlag(), ReadDbFlag()}};
+  int parse_code = 0;
+  auto flags = ParseOrExit(spec, args, &parse_code);
+  if (!flags) return parse_code;
   auto runs = LoadRuns(*flags);
   if (!runs.ok()) return Fail("runs", runs.status(), 3);
   if (runs->empty()) {

@@ -9,10 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "cli/cli_flags.h"
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
 #include "cli/embedded_cluster.h"
+#include "cli/flag_specs.h"
 #include "cli/run_client.h"
 #include "common/json_writer.h"
 #include "common/run_state.h"
@@ -25,11 +25,36 @@
 namespace stampede {
 namespace {
 
-constexpr char kUsage[] =
-    "usage: stampede saturate PLAN.json [--coordinator HOST:PORT | --local-agents N] "
-    "[--single-client]\n"
-    "                         [--json] [--db PATH] [--regions R1,R2] [--target-rps R "
-    "[--pods-tested N]]\n";
+CommandSpec SaturateSpec() {
+  return {
+      .command = "stampede saturate",
+      .usage =
+          "stampede saturate PLAN.json [--coordinator HOST:PORT | --local-agents N] "
+          "[--single-client] [--json] [--db PATH] [--regions R1,R2] [--target-rps R "
+          "[--pods-tested N]]",
+      .description =
+          "Saturation search: step the load up until the service fails (503s, errors, the p99 "
+          "SLO), bisect, repeat; prints the saturation throughput and the operating point. Each "
+          "step is a normal run. Exit 0 when saturated and the repeats agree.",
+      .positionals = {{.name = "PLAN.json",
+                       .help = "target, agents and the plan's \"saturation\" settings; stages "
+                               "are optional"}},
+      .flags = {
+          EmbeddedCoordinatorFlag(),
+          TokenFlag(),
+          LocalAgentsFlag("2; 1 with --single-client"),
+          EmbeddedDbFlag(),
+          RegionsFlag(),
+          {.name = "--single-client", .help = "search with one agent (the single-client test)"},
+          {.name = "--target-rps",
+           .value = "R",
+           .help = "also size pods for this rate at the operating point"},
+          {.name = "--pods-tested",
+           .value = "N",
+           .default_value = "1",
+           .help = "pods behind the service under test, for --target-rps"},
+          JsonFlag("stdout carries only the result, as JSON; progress goes to stderr")}};
+}
 
 int Fail(const absl::Status& status, int code) {
   std::cerr << "stampede saturate: " << status.message() << "\n";
@@ -44,31 +69,24 @@ int CodeFor(const absl::Status& s) {
 }  // namespace
 
 int CmdSaturate(const Args& args) {
-  auto flags = CliFlags::Parse(args,
-                               {"--coordinator", "--token", "--local-agents", "--db", "--regions",
-                                "--target-rps", "--pods-tested"},
-                               {"--json", "--single-client"});
-  if (!flags.ok()) return Fail(flags.status(), 2);
-  if (flags->positional().size() != 1) {
-    std::cerr << kUsage;
-    return 2;
-  }
-  const bool single_client = flags->Has("--single-client");
-  const bool json = flags->Has("--json");
+  int parse_code = 0;
+  auto flags = ParseOrExit(SaturateSpec(), args, &parse_code);
+  if (!flags) return parse_code;
+  const bool single_client = flags->Bool("--single-client");
+  const bool json = flags->Bool("--json");
   // One agent is all a single-client search uses; otherwise as `stampede run`.
-  auto local_agents = flags->GetInt("--local-agents", single_client ? 1 : 2, 1, 64);
+  absl::StatusOr<int64_t> local_agents = int64_t{1};
+  if (!single_client || flags->Has("--local-agents")) {
+    local_agents = flags->Int("--local-agents", 1, 64);
+  }
   if (!local_agents.ok()) return Fail(local_agents.status(), 2);
-  auto pods_tested = flags->GetInt("--pods-tested", 1, 1, 1'000'000);
+  auto pods_tested = flags->Int("--pods-tested", 1, 1'000'000);
   if (!pods_tested.ok()) return Fail(pods_tested.status(), 2);
   std::optional<double> target_rps;
-  if (auto v = flags->Get("--target-rps")) {
-    double rps = 0;
-    if (!absl::SimpleAtod(*v, &rps) || !(rps > 0) || !std::isfinite(rps)) {
-      return Fail(absl::InvalidArgumentError(
-                      absl::StrCat("--target-rps: expected a positive number, got \"", *v, "\"")),
-                  2);
-    }
-    target_rps = rps;
+  if (flags->Has("--target-rps")) {
+    auto rps = flags->PositiveDouble("--target-rps");
+    if (!rps.ok()) return Fail(rps.status(), 2);
+    target_rps = *rps;
   }
   // Loaded on the client, as for `stampede run`: payload and key travel over the link.
   auto plan = LoadSaturationPlan(flags->positional()[0]);
@@ -81,9 +99,9 @@ int CmdSaturate(const Args& args) {
   std::string db_path;
   absl::StatusOr<CoordinatorClient> client = absl::UnknownError("not dialled");
   if (auto address = flags->Get("--coordinator")) {
-    client = DialCoordinator(*address, TokenOr(flags->GetOr("--token", "")));
+    client = DialCoordinator(*address, TokenOr(flags->String("--token")));
   } else {
-    db_path = flags->GetOr("--db", "stampede.db");
+    db_path = flags->String("--db");
     const EmbeddedOptions embedded =
         EmbeddedOptionsForPlan(*local_agents, db_path, flags->Get("--regions"), &*plan);
     auto started = EmbeddedCluster::Start(embedded);

@@ -6,36 +6,53 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "cli/cli_flags.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
+#include "cli/flag_specs.h"
 #include "coordinator/server.h"
 
 namespace stampede {
 
 int CmdServe(const Args& args) {
-  auto flags = CliFlags::Parse(args,
-                               {"--listen", "--db", "--token", "--agent-grace", "--tls-cert",
-                                "--tls-key", "--tls-client-ca"},
-                               {});
-  if (!flags.ok()) return Fail("serve", flags.status(), 2);
   ServerOptions options;
-  options.listen = flags->GetOr("--listen", "127.0.0.1:7700");
-  options.db_path = flags->GetOr("--db", "stampede.db");
-  options.manager.token = TokenOr(flags->GetOr("--token", ""));
-  options.tls.cert = flags->GetOr("--tls-cert", "");
-  options.tls.key = flags->GetOr("--tls-key", "");
-  options.tls.ca = flags->GetOr("--tls-client-ca", "");
-  if (auto grace = flags->Get("--agent-grace")) {
-    if (!absl::ParseDuration(*grace, &options.manager.agent_grace) ||
-        options.manager.agent_grace <= absl::ZeroDuration()) {
-      return Fail("serve",
-                  absl::InvalidArgumentError(absl::StrCat(
-                      "--agent-grace: expected a duration like 5s, got \"", *grace, "\"")),
-                  2);
-    }
-  }
+  const CommandSpec spec = {
+      .command = "stampede serve",
+      .description = "The coordinator service, in the foreground until SIGINT or SIGTERM.",
+      .flags = {
+          {.name = "--listen",
+           .value = "HOST:PORT",
+           .default_value = options.listen,
+           .help = "address for agents and clients; port 0 lets the kernel pick"},
+          {.name = "--db",
+           .value = "PATH",
+           .default_value = options.db_path,
+           .help = "the SQLite store file"},
+          {.name = "--token",
+           .value = "T",
+           .default_help = "$STAMPEDE_TOKEN; empty: no token",
+           .help = "token that agents and clients must present"},
+          {.name = "--agent-grace",
+           .value = "D",
+           .default_value = absl::FormatDuration(options.manager.agent_grace),
+           .help = "a disconnected or silent agent is marked lost in its runs after this long"},
+          {.name = "--tls-cert", .value = "CERT.pem", .help = "TLS certificate (with --tls-key)"},
+          {.name = "--tls-key", .value = "KEY.pem", .help = "TLS private key"},
+          {.name = "--tls-client-ca",
+           .value = "CA.pem",
+           .help = "mutual TLS: agents and clients need a certificate from this CA"}}};
+  int parse_code = 0;
+  auto flags = ParseOrExit(spec, args, &parse_code);
+  if (!flags) return parse_code;
+  options.listen = flags->String("--listen");
+  options.db_path = flags->String("--db");
+  options.manager.token = TokenOr(flags->String("--token"));
+  options.tls.cert = flags->String("--tls-cert");
+  options.tls.key = flags->String("--tls-key");
+  options.tls.ca = flags->String("--tls-client-ca");
+  auto grace = flags->Duration("--agent-grace", absl::Nanoseconds(1));
+  if (!grace.ok()) return Fail("serve", grace.status(), 2);
+  options.manager.agent_grace = *grace;
   // SIGINT/SIGTERM end the server cleanly (store flushed): taken by a waiting thread.
   sigset_t signals;
   sigemptyset(&signals);

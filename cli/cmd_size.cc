@@ -1,68 +1,83 @@
 // stampede size: pods and nodes for a model service, with the arithmetic shown.
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "cli/cli_flags.h"
-#include "common/json_writer.h"
 #include "cli/commands.h"
+#include "common/flags.h"
+#include "common/json_writer.h"
 #include "saturate/sizing.h"
 
 namespace stampede {
 namespace {
 
-constexpr char kUsage[] =
-    "usage: stampede size --rps R --latency-ms L --pod-concurrency C --cpu-per-pod P "
-    "--vm-cores V\n"
-    "                     [--node-overhead 0.7] [--cluster-overhead 3.9] [--json]\n"
-    "   or: stampede size --target-rps R --pod-saturation-rps S [--operating-fraction 0.7]\n"
-    "                     [--cpu-per-pod P --vm-cores V [--node-overhead 0.7] "
-    "[--cluster-overhead 3.9]] [--json]\n";
+CommandSpec SizeSpec() {
+  return {
+      .command = "stampede size",
+      .usage =
+          "stampede size --rps R --latency-ms L --pod-concurrency C --cpu-per-pod P "
+          "--vm-cores V [--node-overhead 0.7] [--cluster-overhead 3.9] [--json]\n"
+          "stampede size --target-rps R --pod-saturation-rps S [--operating-fraction 0.7] "
+          "[--cpu-per-pod P --vm-cores V [--node-overhead 0.7] [--cluster-overhead 3.9]] "
+          "[--json]",
+      .description =
+          "Pods and nodes for a model service, with the arithmetic shown. From latency and "
+          "concurrency (the first form), or from the measured saturation throughput of one pod "
+          "at the operating fraction (the second form, e.g. from `stampede saturate`).",
+      .flags = {
+          {.name = "--rps", .value = "R", .help = "requests per second to serve"},
+          {.name = "--latency-ms", .value = "L", .help = "latency of one request, in ms"},
+          {.name = "--pod-concurrency", .value = "C", .help = "requests one pod serves at once"},
+          {.name = "--cpu-per-pod", .value = "P", .help = "CPUs one pod requests"},
+          {.name = "--vm-cores", .value = "V", .help = "cores of one node VM"},
+          {.name = "--node-overhead",
+           .value = "CORES",
+           .default_value = absl::StrCat(kDefaultNodeOverheadCores),
+           .help = "cores per node kept by the system"},
+          {.name = "--cluster-overhead",
+           .value = "CORES",
+           .default_value = absl::StrCat(kDefaultClusterOverheadCores),
+           .help = "cores of the cluster's own services"},
+          {.name = "--target-rps",
+           .value = "R",
+           .help = "requests per second to serve (second form)"},
+          {.name = "--pod-saturation-rps",
+           .value = "S",
+           .help = "measured saturation throughput of one pod"},
+          {.name = "--operating-fraction",
+           .value = "F",
+           .default_value = absl::StrCat(kDefaultOperatingFraction),
+           .help = "run each pod at this fraction of its saturation throughput"},
+          {.name = "--json", .help = "print the result as JSON"}}};
+}
 
 int Fail(const absl::Status& status) {
   std::cerr << "stampede size: " << status.message() << "\n";
   return 2;
 }
 
-// A number flag: absent gives `fallback`; a value that is not a number is an error naming the
-// flag (NaN and infinities parse, and the sizing functions reject them by flag name).
-absl::StatusOr<std::optional<double>> NumberFlag(const CliFlags& flags, const std::string& name) {
-  auto value = flags.Get(name);
-  if (!value.has_value()) return std::nullopt;
-  double v = 0;
-  if (!absl::SimpleAtod(*value, &v)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": expected a number, got \"", *value, "\""));
-  }
-  return v;
+// A number flag: the value given, else its declared default; absent without a default is an error
+// ("--rps is required"), and so is a value that is not a finite number. Ranges are the sizing
+// functions' to check (their errors name the flag too).
+absl::StatusOr<double> Number(const ParsedFlags& flags, const std::string& name) {
+  constexpr double kAny = std::numeric_limits<double>::infinity();
+  return flags.Double(name, -kAny, kAny);
 }
 
-absl::StatusOr<double> Required(const CliFlags& flags, const std::string& name) {
-  auto v = NumberFlag(flags, name);
-  if (!v.ok()) return v.status();
-  if (!v->has_value()) return absl::InvalidArgumentError(absl::StrCat(name, " is required"));
-  return **v;
-}
-
-absl::StatusOr<double> Optional(const CliFlags& flags, const std::string& name, double fallback) {
-  auto v = NumberFlag(flags, name);
-  if (!v.ok()) return v.status();
-  return v->value_or(fallback);
-}
-
-absl::StatusOr<NodeParams> NodeFlags(const CliFlags& flags) {
+absl::StatusOr<NodeParams> NodeFlags(const ParsedFlags& flags) {
   NodeParams p;
-  auto vm = Required(flags, "--vm-cores");
+  auto vm = Number(flags, "--vm-cores");
   if (!vm.ok()) return vm.status();
   p.vm_cores = *vm;
-  auto node = Optional(flags, "--node-overhead", kDefaultNodeOverheadCores);
+  auto node = Number(flags, "--node-overhead");
   if (!node.ok()) return node.status();
   p.node_overhead = *node;
-  auto cluster = Optional(flags, "--cluster-overhead", kDefaultClusterOverheadCores);
+  auto cluster = Number(flags, "--cluster-overhead");
   if (!cluster.ok()) return cluster.status();
   p.cluster_overhead = *cluster;
   return p;
@@ -95,14 +110,14 @@ std::string NodesLine(const NodeSizing& n) {
 }
 
 // From latency and concurrency: the formulae of saturate/sizing.h.
-int SizeFromLatency(const CliFlags& flags, bool json) {
+int SizeFromLatency(const ParsedFlags& flags, bool json) {
   SizingParams p;
   for (const auto& [name, field] :
        std::vector<std::pair<std::string, double*>>{{"--rps", &p.rps},
                                                     {"--latency-ms", &p.latency_ms},
                                                     {"--pod-concurrency", &p.pod_concurrency},
                                                     {"--cpu-per-pod", &p.cpu_per_pod}}) {
-    auto v = Required(flags, name);
+    auto v = Number(flags, name);
     if (!v.ok()) return Fail(v.status());
     *field = *v;
   }
@@ -140,22 +155,22 @@ int SizeFromLatency(const CliFlags& flags, bool json) {
 
 // From a measured saturation of one pod, at the operating fraction; nodes too when the VM and
 // pod CPU figures are given.
-int SizeFromSaturation(const CliFlags& flags, bool json) {
+int SizeFromSaturation(const ParsedFlags& flags, bool json) {
   MeasuredSizingParams p;
-  auto target = Required(flags, "--target-rps");
+  auto target = Number(flags, "--target-rps");
   if (!target.ok()) return Fail(target.status());
   p.target_rps = *target;
-  auto pod = Required(flags, "--pod-saturation-rps");
+  auto pod = Number(flags, "--pod-saturation-rps");
   if (!pod.ok()) return Fail(pod.status());
   p.pod_saturation_rps = *pod;
-  auto fraction = Optional(flags, "--operating-fraction", kDefaultOperatingFraction);
+  auto fraction = Number(flags, "--operating-fraction");
   if (!fraction.ok()) return Fail(fraction.status());
   p.operating_fraction = *fraction;
   auto r = PodsFromSaturation(p);
   if (!r.ok()) return Fail(r.status());
   std::optional<NodeSizing> nodes;
   if (flags.Has("--cpu-per-pod") || flags.Has("--vm-cores")) {
-    auto cpu = Required(flags, "--cpu-per-pod");
+    auto cpu = Number(flags, "--cpu-per-pod");
     if (!cpu.ok()) return Fail(cpu.status());
     auto node_params = NodeFlags(flags);
     if (!node_params.ok()) return Fail(node_params.status());
@@ -203,17 +218,14 @@ int SizeFromSaturation(const CliFlags& flags, bool json) {
 }  // namespace
 
 int CmdSize(const Args& args) {
-  auto flags = CliFlags::Parse(args,
-                               {"--rps", "--latency-ms", "--pod-concurrency", "--cpu-per-pod",
-                                "--vm-cores", "--node-overhead", "--cluster-overhead",
-                                "--target-rps", "--pod-saturation-rps", "--operating-fraction"},
-                               {"--json"});
-  if (!flags.ok()) return Fail(flags.status());
-  if (!flags->positional().empty() || args.empty()) {
-    std::cerr << kUsage;
+  if (args.empty()) {
+    std::cerr << CommandHelp(SizeSpec());
     return 2;
   }
-  const bool json = flags->Has("--json");
+  int parse_code = 0;
+  auto flags = ParseOrExit(SizeSpec(), args, &parse_code);
+  if (!flags) return parse_code;
+  const bool json = flags->Bool("--json");
   if (flags->Has("--target-rps") || flags->Has("--pod-saturation-rps")) {
     return SizeFromSaturation(*flags, json);
   }

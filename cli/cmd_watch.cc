@@ -1,25 +1,27 @@
 // stampede watch RUN: follow a run started elsewhere, then print its report.
 #include <iostream>
 
-#include "cli/cli_flags.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
+#include "cli/flag_specs.h"
 #include "cli/follow.h"
 
 namespace stampede {
 
 int CmdWatch(const Args& args) {
-  auto flags = CliFlags::Parse(args, {"--coordinator", "--token"}, {"--json"});
-  if (!flags.ok()) return Fail("watch", flags.status(), 2);
-  if (flags->positional().size() != 1) {
-    std::cerr << "usage: stampede watch RUN [--coordinator HOST:PORT] [--json]\n";
-    return 2;
-  }
-  auto client = DialCoordinator(flags->GetOr("--coordinator", DefaultCoordinatorAddress()),
-                                TokenOr(flags->GetOr("--token", "")));
+  const CommandSpec spec = {
+      .command = "stampede watch",
+      .description = "Follow a run started elsewhere with live progress, then print its report.",
+      .positionals = {{.name = "RUN", .help = "the run id (`stampede runs` lists them)"}},
+      .flags = {CoordinatorFlag(), TokenFlag(),
+                JsonFlag("stdout carries only the report, as JSON; progress goes to stderr")}};
+  int parse_code = 0;
+  auto flags = ParseOrExit(spec, args, &parse_code);
+  if (!flags) return parse_code;
+  auto client = DialCoordinator(flags->String("--coordinator"), TokenOr(flags->String("--token")));
   if (!client.ok()) return Fail("watch", client.status(), 3);
-  OutputMode mode{flags->Has("--json"), false};
+  OutputMode mode{flags->Bool("--json"), false};
   if (auto s = FollowRun(*client, flags->positional()[0], mode); !s.ok()) {
     return Fail("watch", s, 3);
   }

@@ -32,7 +32,8 @@ constexpr char kUsage[] =
     "                                --target-rps --pod-saturation-rps); --json\n"
     "\n"
     "Remote commands take --coordinator HOST:PORT (default $STAMPEDE_COORDINATOR or\n"
-    "127.0.0.1:7700) and --token T (default $STAMPEDE_TOKEN).\n";
+    "127.0.0.1:7700) and --token T (default $STAMPEDE_TOKEN).\n"
+    "`stampede COMMAND --help` lists every flag of a command; `stampede --version` the version.\n";
 
 }  // namespace
 

@@ -7,14 +7,13 @@
 
 namespace stampede {
 
-absl::StatusOr<std::vector<RunSummary>> LoadRuns(const CliFlags& flags) {
+absl::StatusOr<std::vector<RunSummary>> LoadRuns(const ParsedFlags& flags) {
   if (auto db = flags.Get("--db")) {
     auto store = Store::Open(*db);
     if (!store.ok()) return store.status();
     return (*store)->ListRuns();
   }
-  auto client = DialCoordinator(flags.GetOr("--coordinator", DefaultCoordinatorAddress()),
-                                TokenOr(flags.GetOr("--token", "")));
+  auto client = DialCoordinator(flags.String("--coordinator"), TokenOr(flags.String("--token")));
   if (!client.ok()) return client.status();
   ListRunsRequest request;
   request.set_token(client->token);
@@ -24,14 +23,13 @@ absl::StatusOr<std::vector<RunSummary>> LoadRuns(const CliFlags& flags) {
   return std::vector<RunSummary>(response.runs().begin(), response.runs().end());
 }
 
-absl::StatusOr<RunReport> LoadReport(const CliFlags& flags, const std::string& run_id) {
+absl::StatusOr<RunReport> LoadReport(const ParsedFlags& flags, const std::string& run_id) {
   if (auto db = flags.Get("--db")) {
     auto store = Store::Open(*db);
     if (!store.ok()) return store.status();
     return (*store)->GetReport(run_id);
   }
-  auto client = DialCoordinator(flags.GetOr("--coordinator", DefaultCoordinatorAddress()),
-                                TokenOr(flags.GetOr("--token", "")));
+  auto client = DialCoordinator(flags.String("--coordinator"), TokenOr(flags.String("--token")));
   if (!client.ok()) return client.status();
   return FetchReport(*client, run_id);
 }

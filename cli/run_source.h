@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "cli/cli_flags.h"
+#include "common/flags.h"
 #include "control.pb.h"
 
 namespace stampede {
 
-absl::StatusOr<std::vector<RunSummary>> LoadRuns(const CliFlags& flags);
-absl::StatusOr<RunReport> LoadReport(const CliFlags& flags, const std::string& run_id);
+absl::StatusOr<std::vector<RunSummary>> LoadRuns(const ParsedFlags& flags);
+absl::StatusOr<RunReport> LoadReport(const ParsedFlags& flags, const std::string& run_id);
 
 }  // namespace stampede
 

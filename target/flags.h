@@ -29,14 +29,16 @@ struct TargetOptions {
   double stall_ms = 0;           // 0: no stall
   int threads = 1;               // event-loop threads
   std::optional<uint64_t> seed;  // unset: seeded from std::random_device
-  bool help = false;
+  bool help = false;             // -h/--help: print TargetUsage() and exit 0
+  bool version = false;          // --version
 };
 
-// Parses argv[1..]: "--flag value" or "--flag=value". An error names the offending flag; the
-// caller prints it and exits 2.
+// Parses argv[1..] with the common parser (common/flags.h): "--flag value" or "--flag=value". An
+// error names the offending flag; the caller prints it and exits 2. With -h/--help (or
+// --version) only `help` (or `version`) is set and nothing else is checked.
 absl::StatusOr<TargetOptions> ParseTargetFlags(const std::vector<absl::string_view>& args);
 
-// The --help text.
+// The --help text: every flag with its default.
 std::string TargetUsage();
 
 }  // namespace stampede::target

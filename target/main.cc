@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
     std::fputs(stampede::target::TargetUsage().c_str(), stdout);
     return 0;
   }
+  if (opts->version) {
+    std::puts("stampede-target " STAMPEDE_VERSION);
+    return 0;
+  }
   auto server = stampede::target::Server::Create(*opts);
   if (!server.ok()) {
     std::fprintf(stderr, "stampede-target: %s\n", std::string(server.status().message()).c_str());

@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "tests/support/e2e.h"
@@ -309,6 +310,74 @@ TEST(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(help->exit_code, 0);
   EXPECT_THAT(help->output, HasSubstr("watch RUN"));
   EXPECT_THAT(help->output, HasSubstr("abort RUN"));
+}
+
+// `--help` on every command of every binary: exit 0, the help on stdout (stderr is dropped
+// here), and every flag of that command listed.
+TEST(Cli, EveryCommandListsItsFlagsOnHelp) {
+  const std::vector<std::string> remote = {"--coordinator", "--token"};
+  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> cases = {
+      {{"stampede", "demo"}, {"--dir", "--json"}},
+      {{"stampede", "validate"}, {"PLAN.json"}},
+      {{"stampede", "run"},
+       with(remote, {"PLAN.json", "--local-agents", "--db", "--regions", "--json", "--quiet"})},
+      {{"stampede", "serve"},
+       {"--listen", "--db", "--token", "--agent-grace", "--tls-cert", "--tls-key",
+        "--tls-client-ca"}},
+      {{"stampede", "agents"}, with(remote, {"--json"})},
+      {{"stampede", "runs"}, with(remote, {"--db"})},
+      {{"stampede", "watch"}, with(remote, {"RUN", "--json"})},
+      {{"stampede", "abort"}, with(remote, {"RUN"})},
+      {{"stampede", "report"}, with(remote, {"RUN", "--db", "--format", "-o, --output"})},
+      {{"stampede", "saturate"},
+       with(remote, {"PLAN.json", "--local-agents", "--db", "--regions", "--single-client",
+                     "--target-rps", "--pods-tested", "--json"})},
+      {{"stampede", "size"},
+       {"--rps", "--latency-ms", "--pod-concurrency", "--cpu-per-pod", "--vm-cores",
+        "--node-overhead", "--cluster-overhead", "--target-rps", "--pod-saturation-rps",
+        "--operating-fraction", "--json"}},
+      {{"stampede-agent"},
+       {"--coordinator", "--name", "--region", "--label", "--token", "--threads", "--allow-host",
+        "--tls-ca", "--tls-cert", "--tls-key", "--version"}},
+      {{"stampede-agent", "run"}, {"PLAN.json", "-o, --out", "--json", "--threads", "-q, --quiet"}},
+      {{"stampede-target"},
+       {"--host", "--port", "--replicas", "--concurrency", "--queue", "--service-ms",
+        "--service-dist", "--jitter", "--key", "--fail-rate", "--stall-after", "--stall-ms",
+        "--threads", "--seed", "--version"}},
+  };
+  for (const auto& [command, flags] : cases) {
+    const std::string name = absl::StrJoin(command, " ");
+    std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>/dev/null",
+                                     BinPath(command[0])};
+    argv.insert(argv.end(), command.begin() + 1, command.end());
+    argv.push_back("--help");
+    auto help = RunCommand(argv, {}, std::chrono::seconds(10));
+    ASSERT_TRUE(help.ok()) << name << ": " << help.status();
+    EXPECT_EQ(help->exit_code, 0) << name << ": " << help->output;
+    EXPECT_THAT(help->output, HasSubstr(absl::StrCat("usage: ", name))) << name;
+    EXPECT_THAT(help->output, HasSubstr("-h, --help")) << name;
+    for (const std::string& flag : flags) {
+      // A flag's own line starts with it (after the alias column); a positional's too.
+      EXPECT_THAT(help->output, HasSubstr(absl::StrCat("  ", flag, " "))) << name << " " << flag;
+    }
+  }
+  // The defaults that come from the environment say so, and -h is --help.
+  auto agents = RunCommand({BinPath("stampede"), "agents", "-h"});
+  ASSERT_TRUE(agents.ok());
+  EXPECT_EQ(agents->exit_code, 0);
+  EXPECT_THAT(agents->output, HasSubstr("(default: $STAMPEDE_COORDINATOR or 127.0.0.1:7700)"));
+  EXPECT_THAT(agents->output, HasSubstr("(default: $STAMPEDE_TOKEN)"));
+  // --version on each binary.
+  for (const char* binary : {"stampede", "stampede-agent", "stampede-target"}) {
+    auto version = RunCommand({BinPath(binary), "--version"});
+    ASSERT_TRUE(version.ok());
+    EXPECT_EQ(version->exit_code, 0) << binary << ": " << version->output;
+    EXPECT_THAT(version->output, HasSubstr(absl::StrCat(binary, " " STAMPEDE_VERSION)));
+  }
 }
 
 TEST(Cli, AgentRunsAPlanAlone) {

@@ -1,0 +1,60 @@
+#include "cli/flag_specs.h"
+
+#include "cli/coordinator_client.h"
+
+namespace stampede {
+
+FlagSpec CoordinatorFlag() {
+  return {.name = "--coordinator",
+          .value = "HOST:PORT",
+          .default_value = DefaultCoordinatorAddress(),
+          .default_help = "$STAMPEDE_COORDINATOR or 127.0.0.1:7700",
+          .help = "the coordinator to ask"};
+}
+
+FlagSpec EmbeddedCoordinatorFlag() {
+  return {.name = "--coordinator",
+          .value = "HOST:PORT",
+          .help =
+              "run on this coordinator and its agents; without it the run is embedded (an "
+              "in-process coordinator and --local-agents agents)"};
+}
+
+FlagSpec TokenFlag() {
+  return {.name = "--token",
+          .value = "T",
+          .default_help = "$STAMPEDE_TOKEN",
+          .help = "the coordinator's client token"};
+}
+
+FlagSpec ReadDbFlag() {
+  return {.name = "--db",
+          .value = "PATH",
+          .help = "read this store file instead of asking a coordinator"};
+}
+
+FlagSpec LocalAgentsFlag(const std::string& default_help) {
+  return {.name = "--local-agents",
+          .value = "N",
+          .default_value = "2",
+          .default_help = default_help,
+          .help = "agents of the embedded run, 1 to 64"};
+}
+
+FlagSpec EmbeddedDbFlag() {
+  return {.name = "--db",
+          .value = "PATH",
+          .default_value = "stampede.db",
+          .help = "store file of the embedded run"};
+}
+
+FlagSpec RegionsFlag() {
+  return {.name = "--regions",
+          .value = "R1,R2",
+          .default_help = "the plan's agents.regions",
+          .help = "regions of the embedded agents, round robin"};
+}
+
+FlagSpec JsonFlag(const std::string& help) { return {.name = "--json", .help = help}; }
+
+}  // namespace stampede

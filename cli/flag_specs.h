@@ -1,0 +1,27 @@
+// The flags that several `stampede` commands share, declared once so that they read and default
+// the same everywhere (common/flags.h is the parser).
+#ifndef STAMPEDE_CLI_FLAG_SPECS_H_
+#define STAMPEDE_CLI_FLAG_SPECS_H_
+
+#include "common/flags.h"
+
+namespace stampede {
+
+// --coordinator HOST:PORT, default $STAMPEDE_COORDINATOR or 127.0.0.1:7700 (commands that always
+// talk to a coordinator).
+FlagSpec CoordinatorFlag();
+// --coordinator HOST:PORT without a default: absent means an embedded run (run, saturate).
+FlagSpec EmbeddedCoordinatorFlag();
+// --token T, default $STAMPEDE_TOKEN (the flag's value goes through TokenOr()).
+FlagSpec TokenFlag();
+// --db PATH: a store file to read instead of a coordinator (runs, report).
+FlagSpec ReadDbFlag();
+// The embedded cluster of run and saturate: --local-agents N, --db PATH, --regions R1,R2.
+FlagSpec LocalAgentsFlag(const std::string& default_help);
+FlagSpec EmbeddedDbFlag();
+FlagSpec RegionsFlag();
+FlagSpec JsonFlag(const std::string& help);
+
+}  // namespace stampede
+
+#endif  // STAMPEDE_CLI_FLAG_SPECS_H_
