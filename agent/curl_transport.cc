@@ -146,15 +146,16 @@ int64_t CurlTransport::NextDeadline(int64_t now) {
   return kick_ || !immediate_.empty() ? now : deadline_ns_;
 }
 
-void CurlTransport::AfterEvents(int64_t now) {
+void CurlTransport::RunDue(int64_t now) {
   if (kick_ || deadline_ns_ <= now) {
-    // New transfers were added (let curl start them now rather than after another wait), or
-    // curl's timer is due. curl sets its next timer through OnTimer.
+    // New transfers were added (let curl start them now rather than after another wait: the
+    // loop calls this just before waiting), or curl's timer is due. curl sets its next timer
+    // through OnTimer.
     kick_ = false;
     if (deadline_ns_ <= now) deadline_ns_ = INT64_MAX;
     Action(CURL_SOCKET_TIMEOUT, 0);
   }
-  // Failures inside Start are reported one loop turn later, as the native transport does.
+  // Failures inside Start are reported here, outside it, as the native transport does.
   if (!immediate_.empty()) {
     reporting_.swap(immediate_);
     for (const Immediate& i : reporting_) callbacks_->Done(i.cookie, i.result, now);

@@ -37,11 +37,11 @@ class CurlTransport final : public Transport {
 
   void Start(uint64_t cookie, uint64_t payload, int64_t now) override;
   void OnEvent(epoll_data_t data, uint32_t events, int64_t now) override;
+  // Lets curl start the transfers added since the last call (before the loop waits) and run its
+  // due timers, then reports the failures deferred from Start.
+  void RunDue(int64_t now) override;
   // curl's timer; `now` when transfers were just added or failures wait to be reported.
   int64_t NextDeadline(int64_t now) override;
-  // Runs curl's due timers (and starts transfers added since the last turn), then reports the
-  // failures deferred from Start.
-  void AfterEvents(int64_t now) override;
   void AbortAll(int64_t now) override;
 
  private:
@@ -77,7 +77,7 @@ class CurlTransport final : public Transport {
   bool kick_ = false;                // handles were added: run curl's expired timers before waiting
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<Slot*> free_;
-  std::vector<Immediate> immediate_;  // failures inside Start, reported by AfterEvents
+  std::vector<Immediate> immediate_;  // failures inside Start, reported by RunDue
   std::vector<Immediate> reporting_;
 };
 

@@ -310,11 +310,12 @@ void Http1Transport::ExpireTimeouts(int64_t now) {
   }
 }
 
-void Http1Transport::AfterEvents(int64_t now) {
+void Http1Transport::RunDue(int64_t now) {
   ExpireTimeouts(now);
-  // Failures that happened inside Start are reported now, one loop turn later. Failures of the
-  // requests these reports start again wait for the next turn, so the loop keeps checking
-  // stage ends and the stop flag even against a port that refuses everything at once.
+  // Failures that happened inside Start are reported now, outside it. Failures of the requests
+  // these reports start again wait for the next turn, so the loop keeps checking stage ends and
+  // the stop flag (and serving its other sockets) even against a port that refuses everything
+  // at once.
   if (!immediate_.empty()) {
     reporting_.swap(immediate_);  // Start called from Done appends to the emptied immediate_
     for (const Immediate& i : reporting_) callbacks_->Done(i.cookie, i.result, now);

@@ -31,12 +31,12 @@ class Http1Transport final : public Transport {
 
   void Start(uint64_t cookie, uint64_t payload, int64_t now) override;
   void OnEvent(epoll_data_t data, uint32_t events, int64_t now) override;
+  // Fails the requests past their deadline, reports failures that happened inside Start (see
+  // Report) and makes the connection objects closed since the last call reusable.
+  void RunDue(int64_t now) override;
   // Earliest request deadline (all requests share one timeout); `now` while failures from
   // Start wait to be reported.
   int64_t NextDeadline(int64_t now) override;
-  // Fails the requests past their deadline, reports failures that happened inside Start (see
-  // Report) and makes connection objects closed in this turn reusable.
-  void AfterEvents(int64_t now) override;
   void AbortAll(int64_t now) override;
 
   size_t connections() const { return conns_.size(); }
@@ -48,7 +48,7 @@ class Http1Transport final : public Transport {
   void Read(Conn* c, int64_t now);
   // Puts a request on a connection (fresh or idle) and sends it when connected.
   void Begin(Conn* c, uint64_t cookie, uint64_t payload, bool reused, bool retried, int64_t now);
-  // Hands a result to the worker; deferred to AfterEvents while inside Start.
+  // Hands a result to the worker; deferred to RunDue while inside Start.
   void Report(uint64_t cookie, const TransportResult& result, int64_t now);
   // Ends the connection's request; keeps the connection for the next one when it can.
   void Finish(Conn* c, const TransportResult& result, bool reusable, int64_t now);
@@ -76,9 +76,9 @@ class Http1Transport final : public Transport {
     uint64_t cookie;
     TransportResult result;
   };
-  std::vector<Immediate> immediate_;  // failures inside Start, reported by AfterEvents
+  std::vector<Immediate> immediate_;  // failures inside Start, reported by RunDue
   std::vector<Immediate> reporting_;  // immediate_ being reported (kept to reuse its memory)
-  std::vector<Conn*> closed_;         // closed in this turn; spare after AfterEvents
+  std::vector<Conn*> closed_;         // closed since the last RunDue; spare after it
   bool in_start_ = false;
 };
 

@@ -6,7 +6,9 @@
 // A transport belongs to one worker and runs on that worker's thread only: the worker owns the
 // epoll set and the loop; the transport registers its sockets in that set and is called back
 // for their events, for its deadlines and once per loop turn. Nothing here is thread-safe, and
-// nothing needs to be.
+// nothing needs to be. One turn of the worker's loop:
+//   [load model: Start ...]  RunDue  NextDeadline  epoll wait  OnEvent per event
+// Done may come from RunDue, OnEvent and AbortAll.
 #ifndef STAMPEDE_AGENT_TRANSPORT_H_
 #define STAMPEDE_AGENT_TRANSPORT_H_
 
@@ -38,9 +40,10 @@ struct TransportResult {
 class TransportCallbacks {
  public:
   // Called exactly once for every request started with Transport::Start: completed, failed,
-  // timed out or aborted. Worker's thread, from inside OnEvent, AfterEvents or AbortAll, never
-  // from inside Start (so a port that refuses everything at once cannot make the worker
-  // recurse: such failures come one loop turn later). The worker may call Start from here.
+  // timed out or aborted. Worker's thread, from inside OnEvent, RunDue or AbortAll, never
+  // from inside Start: a failure met inside Start waits for the next RunDue, so a port that
+  // refuses everything at once cannot make the worker recurse, and each loop turn sees one
+  // round of such failures. The worker may call Start from here.
   virtual void Done(uint64_t cookie, const TransportResult& result, int64_t now) = 0;
 
  protected:
@@ -57,15 +60,16 @@ class Transport {
   // An epoll event whose data this transport registered (anything but kWorkerEpollTag).
   // Worker's thread.
   virtual void OnEvent(epoll_data_t data, uint32_t events, int64_t now) = 0;
+  // Once per loop turn, after the load model has started this turn's requests and before the
+  // wait: the work that is due now. Expires timeouts, runs libcurl's due timers and lets it
+  // start the transfers just added (rather than after another wait), reports the failures
+  // deferred from Start, recycles what the last epoll batch closed. Worker's thread.
+  virtual void RunDue(int64_t now) = 0;
   // The earliest instant the loop must wake up for this transport: a request's timeout,
-  // libcurl's timer; `now` (or earlier) when AfterEvents has work at once (failures to report,
-  // transfers just added); INT64_MAX when it waits only for socket events. Worker's thread,
-  // once per loop turn before the wait.
+  // libcurl's timer; `now` (or earlier) when RunDue has work again at once (failures of
+  // requests started from its own Done calls); INT64_MAX when it waits only for socket
+  // events. Worker's thread, once per loop turn, after RunDue, before the wait.
   virtual int64_t NextDeadline(int64_t now) = 0;
-  // Once per loop turn, after the turn's epoll events (if any): expires timeouts, runs
-  // libcurl's due timers, reports failures deferred from Start, recycles what the turn closed.
-  // Worker's thread.
-  virtual void AfterEvents(int64_t now) = 0;
   // Ends every request in flight (and every failure not yet reported) with ERROR_ABORTED,
   // through Done. The worker starts nothing from those Done calls. Worker's thread.
   virtual void AbortAll(int64_t now) = 0;

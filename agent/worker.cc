@@ -168,6 +168,7 @@ void Worker::StartRequest(int64_t intended_ns, int vu, int64_t now) {
 }
 
 void Worker::Done(uint64_t cookie, const TransportResult& result, int64_t now) {
+  ++done_calls_;
   Transfer* t = transfers_[cookie].get();
   Record r;
   r.start_offset_ns = t->start_ns - ctx_->origin_mono_ns;
@@ -266,7 +267,12 @@ void Worker::Run() {
       next_flush_ns = now + ctx_->flush_interval_ns;
     }
 
+    // The transport's due work (timeouts, libcurl's timers and new transfers, failures from
+    // Start). Requests it ends may end a stage or the run: then look again before sleeping.
+    const uint64_t done_before = done_calls_;
+    transport_->RunDue(Now());
     int64_t deadline = std::min(transport_->NextDeadline(now), next_flush_ns);
+    if (done_calls_ != done_before) deadline = now;
     if (gate_wait_) deadline = std::min(deadline, now + kGatePollNs);
     if (stage_running_) {
       if (now < stage_start_ns_) {
@@ -295,7 +301,6 @@ void Worker::Run() {
       }
       transport_->OnEvent(events[i].data, events[i].events, Now());
     }
-    transport_->AfterEvents(Now());
   }
   buffer_.Flush();
 }

@@ -110,6 +110,7 @@ class Worker final : private TransportCallbacks {
   std::optional<ArrivalSchedule> schedule_;
   int64_t next_arrival_ns_ = INT64_MAX;
   uint64_t payload_counter_ = 0;
+  uint64_t done_calls_ = 0;  // Done calls so far (the loop checks whether RunDue made any)
 
   std::atomic<uint64_t> completed_{0};
   std::atomic<uint64_t> errors_{0};

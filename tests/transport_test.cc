@@ -110,8 +110,9 @@ class Harness final : public TransportCallbacks {
     if (on_done_) on_done_(cookie);
   }
 
-  // One loop turn, waiting at most `max_wait_ms` for events or the transport's deadline.
+  // One loop turn as Worker::Run makes it, waiting at most `max_wait_ms`.
   void Turn(int max_wait_ms = 20) {
+    transport_->RunDue(Now());
     const int64_t now = Now();
     const int64_t deadline = std::min(transport_->NextDeadline(now), now + max_wait_ms * 1'000'000);
     const int64_t wait_ns = std::max<int64_t>(0, deadline - Now());
@@ -122,7 +123,6 @@ class Harness final : public TransportCallbacks {
       EXPECT_NE(events[i].data.u64, kWorkerEpollTag);
       transport_->OnEvent(events[i].data, events[i].events, Now());
     }
-    transport_->AfterEvents(Now());
   }
 
   // Turns until `done` holds (or about 10 s).
