@@ -1,29 +1,16 @@
 #include "agent/engine.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cmath>
 #include <thread>
 
-#include "absl/base/call_once.h"
-#include "absl/strings/str_cat.h"
-#include "agent/http1_client.h"
-#include "agent/request_template.h"
 #include "agent/run_context.h"
+#include "agent/transport_factory.h"
 #include "agent/worker.h"
 #include "common/plan_loader.h"
 #include "common/status_macros.h"
 
 namespace stampede {
-namespace {
-
-void GlobalCurlInit() {
-  static absl::once_flag once;
-  absl::call_once(once, [] { curl_global_init(CURL_GLOBAL_ALL); });
-}
-
-}  // namespace
 
 int ThreadsFor(const Plan& plan, int requested) {
   int threads = requested > 0 ? requested
@@ -43,39 +30,20 @@ Engine::Engine(Plan plan, EngineOptions options, RecordSink* sink, const Clock* 
 Engine::~Engine() = default;
 
 absl::Status Engine::Run(std::optional<int64_t> start_at_mono_ns) {
-  GlobalCurlInit();
   RETURN_IF_ERROR(ValidatePlan(plan_));
-  ASSIGN_OR_RETURN(std::unique_ptr<RequestTemplate> request,
-                   RequestTemplate::Create(plan_.target()));
-  {
-    // Options are checked once on a probe handle so that workers can configure theirs blindly.
-    CURL* probe = curl_easy_init();
-    absl::Status s = request->Configure(probe);
-    curl_easy_cleanup(probe);
-    RETURN_IF_ERROR(s);
-  }
-  // Plain http:// HTTP/1.1 targets use the native transport; a host that does not resolve falls
-  // back to libcurl, which records a DNS error for each request.
-  std::unique_ptr<Http1Request> http1;
-  if (Http1Request::Wants(plan_.target())) {
-    auto created = Http1Request::Create(plan_.target());
-    if (created.ok()) {
-      http1 = std::move(*created);
-    } else if (created.status().code() != absl::StatusCode::kNotFound) {
-      return created.status();
-    }
-  }
+  // The transport is chosen once per run; each worker makes its own instance from it.
+  ASSIGN_OR_RETURN(std::unique_ptr<TransportFactory> transport, ChooseTransport(plan_.target()));
   const int threads = ThreadsFor(plan_, options_.threads);
   threads_used_ = threads;
 
   std::vector<Worker*> workers;
   {
     absl::MutexLock lock(&mu_);
+    transport_ = std::move(transport);
     ctx_ = std::make_unique<RunContext>(threads, plan_.stages_size());
     RunContext& ctx = *ctx_;
     ctx.plan = &plan_;
-    ctx.request = request.get();
-    ctx.http1 = http1.get();
+    ctx.transport = transport_.get();
     ctx.sink = sink_;
     ctx.clock = clock_;
     ctx.run_id = options_.run_id;

@@ -19,6 +19,7 @@
 
 namespace stampede {
 
+class TransportFactory;
 class Worker;
 struct RunContext;
 
@@ -75,6 +76,8 @@ class Engine {
   std::atomic<int> threads_used_{0};
 
   mutable absl::Mutex mu_;
+  // Declared before the workers: their transports point into it until they are destroyed.
+  std::unique_ptr<TransportFactory> transport_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<RunContext> ctx_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
 };

@@ -2,14 +2,18 @@
 
 namespace stampede {
 
+ErrorClass ClassifyStatus(long status) {
+  if (status >= 500) return ERROR_HTTP_5XX;
+  if (status >= 400) return ERROR_HTTP_4XX;
+  // A "response" without a status line (HTTP/0.9 style garbage) is not a success.
+  if (status < 100) return ERROR_PROTOCOL;
+  return ERROR_NONE;
+}
+
 ErrorClass ClassifyResult(CURLcode code, long status) {
   switch (code) {
     case CURLE_OK:
-      if (status >= 500) return ERROR_HTTP_5XX;
-      if (status >= 400) return ERROR_HTTP_4XX;
-      // A "response" without a status line (HTTP/0.9 style garbage) is not a success.
-      if (status < 100) return ERROR_PROTOCOL;
-      return ERROR_NONE;
+      return ClassifyStatus(status);
     case CURLE_COULDNT_CONNECT:
       return ERROR_CONNECT;
     case CURLE_COULDNT_RESOLVE_HOST:

@@ -9,8 +9,12 @@
 
 namespace stampede {
 
-// `status` is the HTTP status (0 when none arrived). A transfer that completed with a 4xx/5xx
-// status is an HTTP error class; transport failures win over whatever status was seen.
+// A response that arrived whole: 4xx/5xx are HTTP error classes, a "response" without a status
+// line (status < 100) is a protocol error. Shared by both transports.
+ErrorClass ClassifyStatus(long status);
+
+// What libcurl says about a finished transfer. `status` is the HTTP status (0 when none
+// arrived); transport failures win over whatever status was seen.
 ErrorClass ClassifyResult(CURLcode code, long status);
 
 }  // namespace stampede

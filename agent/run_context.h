@@ -1,5 +1,5 @@
-// What all workers of one run share: the plan, the request, where records go, the time origin,
-// the stop flag and the gate where request-count stages end together.
+// What all workers of one run share: the plan, the transport chosen for its target, where records
+// go, the time origin, the stop flag and the gate where request-count stages end together.
 #ifndef STAMPEDE_AGENT_RUN_CONTEXT_H_
 #define STAMPEDE_AGENT_RUN_CONTEXT_H_
 
@@ -11,8 +11,7 @@
 #include <vector>
 
 #include "agent/record_sink.h"
-#include "agent/http1_client.h"
-#include "agent/request_template.h"
+#include "agent/transport.h"
 #include "common/clock.h"
 #include "plan.pb.h"
 
@@ -38,9 +37,8 @@ struct RunContext {
   RunContext(int workers, int stages) : gate(workers, stages) {}
 
   const Plan* plan = nullptr;
-  const RequestTemplate* request = nullptr;
-  // The native HTTP/1.1 request, when the target uses that transport (else null: libcurl).
-  const Http1Request* http1 = nullptr;
+  // Makes each worker's transport (native HTTP/1.1 or libcurl, chosen once for the run).
+  const TransportFactory* transport = nullptr;
   RecordSink* sink = nullptr;
   const Clock* clock = nullptr;
   std::string run_id;

@@ -10,18 +10,18 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "agent/error_class.h"
 #include "common/load_split.h"
 #include "common/plan_loader.h"
+#include "common/status_macros.h"
 
 namespace stampede {
 namespace {
 
-constexpr int64_t kLateNs = 1'000'000;        // a send ≥1 ms after its intended time is late
-constexpr int64_t kRampTickNs = 1'000'000;    // closed ramps re-evaluate their target every ms
-constexpr int64_t kGatePollNs = 200'000;      // how often a worker looks at the stage gate
-constexpr int kDefaultMaxInFlight = 10000;    // per agent, open model
-constexpr uint64_t kWakeTag = UINT64_MAX;     // epoll data of the wake-up eventfd
+constexpr int64_t kLateNs = 1'000'000;          // a send ≥1 ms after its intended time is late
+constexpr int64_t kRampTickNs = 1'000'000;      // closed ramps re-evaluate their target every ms
+constexpr int64_t kGatePollNs = 200'000;        // how often a worker looks at the stage gate
+constexpr int kDefaultMaxInFlight = 10000;      // per agent, open model
+constexpr uint64_t kWakeTag = kWorkerEpollTag;  // epoll data of the wake-up eventfd
 // Sends waiting for an in-flight slot. Waiting is what makes a stalled server visible (latency
 // from the intended time grows), so the bound is only there to keep memory finite (8 MB).
 constexpr size_t kMaxBacklog = 1'000'000;
@@ -39,11 +39,7 @@ Worker::Worker(RunContext* ctx, int index)
               ctx->batch_records, &ctx->batch_seq, ctx->sink) {}
 
 Worker::~Worker() {
-  for (auto& t : transfers_) {
-    if (t->active) curl_multi_remove_handle(multi_, t->easy);
-    curl_easy_cleanup(t->easy);
-  }
-  if (multi_ != nullptr) curl_multi_cleanup(multi_);
+  transport_.reset();  // it may unregister sockets from the epoll set: close that last
   if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
@@ -58,53 +54,13 @@ absl::Status Worker::Init() {
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
-  if (ctx_->http1 != nullptr) {
-    http1_ = std::make_unique<Http1Client>(
-        epoll_fd_, ctx_->http1, [this](uint64_t cookie, const Http1Client::Result& r, int64_t now) {
-          Finish(transfers_[cookie].get(), r, now);
-        });
-  }
-  multi_ = curl_multi_init();
-  if (multi_ == nullptr) return absl::InternalError("curl_multi_init failed");
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::OnSocket);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::OnTimer);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(multi_, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+  ASSIGN_OR_RETURN(transport_, ctx_->transport->Create(epoll_fd_, this, ctx_->clock));
   return absl::OkStatus();
 }
 
 void Worker::Wake() {
   const uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
-}
-
-int Worker::OnSocket(CURL* /*easy*/, curl_socket_t s, int what, void* userp, void* socketp) {
-  auto* self = static_cast<Worker*>(userp);
-  if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, s, nullptr);
-    return 0;
-  }
-  epoll_event ev{};
-  ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-  ev.data.fd = s;
-  // socketp is non-null once we have registered this socket (curl_multi_assign below); a socket
-  // curl closed and reopened with the same number gets a fresh ADD.
-  if (socketp == nullptr || epoll_ctl(self->epoll_fd_, EPOLL_CTL_MOD, s, &ev) != 0) {
-    if (epoll_ctl(self->epoll_fd_, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST) {
-      epoll_ctl(self->epoll_fd_, EPOLL_CTL_MOD, s, &ev);
-    }
-    curl_multi_assign(self->multi_, s, self);
-  }
-  return 0;
-}
-
-int Worker::OnTimer(CURLM* /*multi*/, long timeout_ms, void* userp) {
-  auto* self = static_cast<Worker*>(userp);
-  self->curl_deadline_ns_ =
-      timeout_ms < 0 ? INT64_MAX : self->Now() + static_cast<int64_t>(timeout_ms) * 1'000'000;
-  return 0;
 }
 
 void Worker::BeginStage(int stage, int64_t start_ns) {
@@ -133,11 +89,10 @@ void Worker::BeginStage(int stage, int64_t start_ns) {
             ? share_.max_in_flight()
             : std::max<int64_t>(1, SplitCount(kDefaultMaxInFlight, ctx_->workers, index_)));
     const int64_t duration = global.has_duration() ? DurationToNs(global.duration()) : 0;
-    schedule_.emplace(share_.rate(), ramping_ ? share_.ramp_to() : share_.rate(), duration,
-                      global.arrival() == "poisson",
-                      static_cast<double>(index_) / ctx_->workers,
-                      ctx_->seed * 7919 + static_cast<uint64_t>(index_) * 131 +
-                          static_cast<uint64_t>(stage));
+    schedule_.emplace(
+        share_.rate(), ramping_ ? share_.ramp_to() : share_.rate(), duration,
+        global.arrival() == "poisson", static_cast<double>(index_) / ctx_->workers,
+        ctx_->seed * 7919 + static_cast<uint64_t>(index_) * 131 + static_cast<uint64_t>(stage));
     next_arrival_ns_ = start_ns + schedule_->Next();
   }
 }
@@ -195,16 +150,6 @@ Worker::Transfer* Worker::Acquire() {
   }
   auto t = std::make_unique<Transfer>();
   t->index = transfers_.size();
-  if (http1_ != nullptr) {
-    transfers_.push_back(std::move(t));
-    return transfers_.back().get();
-  }
-  t->easy = curl_easy_init();
-  if (t->easy == nullptr) return nullptr;
-  // The plan's options were checked by Engine::Run on a probe handle, so this cannot fail.
-  (void)ctx_->request->Configure(t->easy);
-  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t.get());
-  curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, &t->rx_bytes);
   transfers_.push_back(std::move(t));
   return transfers_.back().get();
 }
@@ -213,59 +158,18 @@ void Worker::StartRequest(int64_t intended_ns, int vu, int64_t now) {
   if (vu >= 0) vus_[vu].busy = true;
   if (now - intended_ns >= kLateNs) buffer_.AddLate(1);
   Transfer* t = Acquire();
-  const uint64_t payload = payload_counter_++;
-  Record r;
-  r.stage = static_cast<uint32_t>(stage_);
-  r.start_offset_ns = intended_ns - ctx_->origin_mono_ns;
-  if (t == nullptr) {
-    // Out of memory for a handle: still one record for the request we meant to send.
-    r.error = ERROR_OTHER;
-    buffer_.Add(r);
-    Bump(completed_, 1);
-    Bump(errors_, 1);
-    if (vu >= 0) vus_[vu].busy = false;
-    return;
-  }
   t->vu = vu;
   t->start_ns = intended_ns;
   t->send_ns = now;
   t->stage = static_cast<uint32_t>(stage_);
-  t->payload_bytes = static_cast<uint32_t>(ctx_->request->payload_size(payload));
-  t->rx_bytes = 0;
-  t->active = true;
   Bump(in_flight_, 1);
-  if (http1_ != nullptr) {
-    http1_->Start(t->index, payload, now);
-    return;
-  }
-  ctx_->request->SelectPayload(t->easy, payload);
-  if (curl_multi_add_handle(multi_, t->easy) != CURLM_OK) {
-    Complete(t->easy, CURLE_FAILED_INIT, now);
-    return;
-  }
-  kick_ = true;
+  // Done comes later (never from inside Start), exactly once.
+  transport_->Start(t->index, payload_counter_++, now);
 }
 
-void Worker::Complete(CURL* easy, CURLcode result, int64_t now) {
-  Transfer* t = nullptr;
-  curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
-  long status = 0;
-  long header_bytes = 0;
-  long request_bytes = 0;
-  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_bytes);
-  curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
-  curl_multi_remove_handle(multi_, easy);
-  Http1Client::Result r;
-  r.status = static_cast<uint32_t>(status);
-  r.error = result == CURLE_FAILED_INIT && status == 0 ? ERROR_OTHER : ClassifyResult(result, status);
-  // REQUEST_SIZE counts header bytes only; the body went out too when a response came back.
-  r.sent = static_cast<uint64_t>(request_bytes) + (request_bytes > 0 ? t->payload_bytes : 0);
-  r.received = static_cast<uint64_t>(header_bytes) + t->rx_bytes;
-  Finish(t, r, now);
-}
-
-void Worker::Finish(Transfer* t, const Http1Client::Result& result, int64_t now) {
+void Worker::Done(uint64_t cookie, const TransportResult& result, int64_t now) {
+  ++done_calls_;
+  Transfer* t = transfers_[cookie].get();
   Record r;
   r.start_offset_ns = t->start_ns - ctx_->origin_mono_ns;
   r.latency_us = ClampU32((now - t->start_ns) / 1000);
@@ -280,7 +184,6 @@ void Worker::Finish(Transfer* t, const Http1Client::Result& result, int64_t now)
   if (r.error != ERROR_NONE) Bump(errors_, 1);
   Bump(in_flight_, -1);
 
-  t->active = false;
   free_.push_back(t);
   if (aborting_) return;
   if (t->vu >= 0) {
@@ -307,26 +210,11 @@ void Worker::VuFree(int vu, int64_t now) {
   StartRequest(now, vu, now);
 }
 
-void Worker::DrainCompletions() {
-  const int64_t now = Now();
-  int left = 0;
-  while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
-    if (m->msg == CURLMSG_DONE) Complete(m->easy_handle, m->data.result, now);
-  }
-}
-
 void Worker::AbortAll(int64_t now) {
   aborting_ = true;
-  if (http1_ != nullptr) {
-    http1_->AbortAll(now);  // each request in flight ends as ERROR_ABORTED through Finish
-  }
-  for (auto& t : transfers_) {
-    if (!t->active || t->easy == nullptr) continue;
-    curl_multi_remove_handle(multi_, t->easy);
-    Http1Client::Result aborted;
-    aborted.error = ERROR_ABORTED;
-    Finish(t.get(), aborted, now);  // aborting_: no user or backlog starts another request
-  }
+  // Each request in flight ends as ERROR_ABORTED through Done; aborting_: no user or backlog
+  // starts another one.
+  transport_->AbortAll(now);
   // Backlogged sends were never sent: they are dropped, not requests.
   buffer_.AddDropped(backlog_.size());
   backlog_.clear();
@@ -336,7 +224,6 @@ void Worker::Run() {
   BeginStage(0, ctx_->start_mono_ns);
   int64_t next_flush_ns = Now() + ctx_->flush_interval_ns;
   epoll_event events[256];
-  int running = 0;
   while (true) {
     int64_t now = Now();
     if (ctx_->stop.load(std::memory_order_relaxed)) {
@@ -375,23 +262,17 @@ void Worker::Run() {
     }
     if (finished_ && in_flight_.load(std::memory_order_relaxed) == 0 && backlog_.empty()) break;
 
-    if (kick_) {
-      // New transfers were added: let curl start them now instead of after another wait.
-      kick_ = false;
-      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-      DrainCompletions();
-    }
     if (now >= next_flush_ns) {
       buffer_.Flush();
       next_flush_ns = now + ctx_->flush_interval_ns;
     }
 
-    int64_t deadline = std::min(curl_deadline_ns_, next_flush_ns);
-    if (kick_) deadline = now;
-    if (http1_ != nullptr) {
-      deadline = std::min(deadline, http1_->NextDeadline());
-      if (http1_->has_immediate()) deadline = now;
-    }
+    // The transport's due work (timeouts, libcurl's timers and new transfers, failures from
+    // Start). Requests it ends may end a stage or the run: then look again before sleeping.
+    const uint64_t done_before = done_calls_;
+    transport_->RunDue(Now());
+    int64_t deadline = std::min(transport_->NextDeadline(now), next_flush_ns);
+    if (done_calls_ != done_before) deadline = now;
     if (gate_wait_) deadline = std::min(deadline, now + kGatePollNs);
     if (stage_running_) {
       if (now < stage_start_ns_) {
@@ -410,35 +291,15 @@ void Worker::Run() {
     const int64_t wait_ns = std::max<int64_t>(0, deadline - Now());
     ts.tv_sec = wait_ns / 1'000'000'000;
     ts.tv_nsec = wait_ns % 1'000'000'000;
-    const int n = epoll_pwait2(epoll_fd_, events, 256, deadline == INT64_MAX ? nullptr : &ts,
-                               nullptr);
+    const int n =
+        epoll_pwait2(epoll_fd_, events, 256, deadline == INT64_MAX ? nullptr : &ts, nullptr);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == kWakeTag) {
         uint64_t v;
         (void)!read(wake_fd_, &v, sizeof(v));
         continue;
       }
-      if (http1_ != nullptr) {
-        http1_->OnEvent(events[i].data.ptr, events[i].events, Now());
-        continue;
-      }
-      const int fd = events[i].data.fd;
-      int flags = 0;
-      if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
-      if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-      if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-      curl_multi_socket_action(multi_, fd, flags, &running);
-      DrainCompletions();
-    }
-    if (http1_ != nullptr) {
-      const int64_t after = Now();
-      http1_->ExpireTimeouts(after);
-      http1_->EndOfBatch(after);
-    }
-    if (curl_deadline_ns_ <= Now()) {
-      curl_deadline_ns_ = INT64_MAX;
-      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-      DrainCompletions();
+      transport_->OnEvent(events[i].data, events[i].events, Now());
     }
   }
   buffer_.Flush();

@@ -1,10 +1,12 @@
-// One load-generating thread: a libcurl multi handle driven through the socket-action interface
-// by its own epoll loop. It runs every stage of the plan with its share of the load (closed:
-// virtual users; open: arrivals from an ArrivalSchedule) and writes one record per request.
+// One load-generating thread: the load model and its epoll loop. It runs every stage of the plan
+// with its share of the load (closed: virtual users, think time, ramps; open: arrivals from an
+// ArrivalSchedule, a backlog when every in-flight slot is taken), times every request from its
+// intended start and writes one record per request. How a request goes on the wire is its
+// Transport's business (native HTTP/1.1 or libcurl, chosen once per run; agent/transport.h): the
+// worker owns the epoll set and the wake-up eventfd, the transport registers its sockets there,
+// and the loop hands it their events, wakes up for its deadlines and calls it once per turn.
 #ifndef STAMPEDE_AGENT_WORKER_H_
 #define STAMPEDE_AGENT_WORKER_H_
-
-#include <curl/curl.h>
 
 #include <atomic>
 #include <cstdint>
@@ -16,20 +18,21 @@
 
 #include "absl/status/status.h"
 #include "agent/arrival_schedule.h"
-#include "agent/http1_client.h"
 #include "agent/record_buffer.h"
 #include "agent/run_context.h"
+#include "agent/transport.h"
 
 namespace stampede {
 
-class Worker {
+class Worker final : private TransportCallbacks {
  public:
   Worker(RunContext* ctx, int index);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Creates the epoll set, wake-up eventfd and multi handle. Called before Run, any thread.
+  // Creates the epoll set, the wake-up eventfd and this worker's transport. Called before Run,
+  // any thread.
   absl::Status Init();
   // The event loop; returns when every stage is done and every response is in (or on stop).
   // Called on the worker's own thread.
@@ -43,25 +46,19 @@ class Worker {
   uint64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
  private:
+  // A request in flight, as the load model sees it; its position in transfers_ is the cookie
+  // the transport hands back in Done.
   struct Transfer {
-    CURL* easy = nullptr;   // libcurl transport only
-    uint64_t index = 0;     // position in transfers_ (the native transport's cookie)
-    int vu = -1;            // virtual user (closed model) or -1 (open model)
-    int64_t start_ns = 0;   // intended (open) or actual (closed) send time, monotonic
-    int64_t send_ns = 0;    // actual send time
+    uint64_t index = 0;    // position in transfers_
+    int vu = -1;           // virtual user (closed model) or -1 (open model)
+    int64_t start_ns = 0;  // intended (open) or actual (closed) send time, monotonic
+    int64_t send_ns = 0;   // actual send time
     uint32_t stage = 0;
-    uint32_t payload_bytes = 0;
-    uint64_t rx_bytes = 0;  // body bytes, counted by the write callback
-    bool active = false;
   };
   struct Vu {
     bool busy = false;
   };
   using TimedVu = std::pair<int64_t, int>;  // (due ns, vu): think-time wake-ups
-
-  // libcurl callbacks (static trampolines to the worker in userp).
-  static int OnSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
-  static int OnTimer(CURLM* multi, long timeout_ms, void* userp);
 
   int64_t Now() const { return ctx_->clock->MonotonicNs(); }
   // Stage machinery.
@@ -73,11 +70,8 @@ class Worker {
   // Requests.
   Transfer* Acquire();
   void StartRequest(int64_t intended_ns, int vu, int64_t now);
-  // libcurl finished a transfer: read what it knows, then Finish.
-  void Complete(CURL* easy, CURLcode result, int64_t now);
-  // One request ended (either transport): its record, and what the user or schedule does next.
-  void Finish(Transfer* t, const Http1Client::Result& result, int64_t now);
-  void DrainCompletions();
+  // TransportCallbacks: one request ended. Its record, and what the user or schedule does next.
+  void Done(uint64_t cookie, const TransportResult& result, int64_t now) override;
   void VuFree(int vu, int64_t now);
   void AbortAll(int64_t now);
   void Bump(std::atomic<uint64_t>& counter, int64_t delta) {
@@ -88,11 +82,8 @@ class Worker {
   const int index_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  CURLM* multi_ = nullptr;
-  // Set for plain http:// HTTP/1.1 targets: the native transport replaces libcurl.
-  std::unique_ptr<Http1Client> http1_;
+  std::unique_ptr<Transport> transport_;  // made by ctx_->transport in Init
   bool aborting_ = false;
-  int64_t curl_deadline_ns_ = INT64_MAX;
   RecordBuffer buffer_;
 
   std::vector<std::unique_ptr<Transfer>> transfers_;
@@ -105,7 +96,7 @@ class Worker {
   int stage_ = -1;
   bool stage_running_ = false;  // false while waiting for the start or the gate
   bool gate_wait_ = false;
-  bool finished_ = false;       // all stages over; draining
+  bool finished_ = false;  // all stages over; draining
   Stage share_;
   bool closed_ = true;
   int64_t stage_start_ns_ = 0;
@@ -119,7 +110,7 @@ class Worker {
   std::optional<ArrivalSchedule> schedule_;
   int64_t next_arrival_ns_ = INT64_MAX;
   uint64_t payload_counter_ = 0;
-  bool kick_ = false;  // handles were added: run curl's expired timers before waiting
+  uint64_t done_calls_ = 0;  // Done calls so far (the loop checks whether RunDue made any)
 
   std::atomic<uint64_t> completed_{0};
   std::atomic<uint64_t> errors_{0};

@@ -1,6 +1,5 @@
-#include "agent/http1_client.h"
+#include "agent/http1_transport.h"
 
-#include <netdb.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
@@ -8,28 +7,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
-#include <curl/curl.h>
-
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "agent/error_class.h"
-#include "common/plan_loader.h"
 
 namespace stampede {
 namespace {
 
 constexpr size_t kReadBuffer = 16 * 1024;
-
-std::string UrlPart(CURLU* url, CURLUPart part) {
-  char* value = nullptr;
-  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return "";
-  std::string out(value);
-  curl_free(value);
-  return out;
-}
 
 ErrorClass ConnectError(int err) {
   switch (err) {
@@ -46,94 +30,14 @@ ErrorClass ConnectError(int err) {
 
 }  // namespace
 
-bool Http1Request::Wants(const Target& target) {
-  return target.client() != "curl" && absl::StartsWithIgnoreCase(target.url(), "http:") &&
-         (target.http_version().empty() || target.http_version() == "1.1");
-}
-
-absl::StatusOr<std::unique_ptr<Http1Request>> Http1Request::Create(const Target& target) {
-  if (!Wants(target)) return absl::FailedPreconditionError("not a plain HTTP/1.1 target");
-  auto r = std::unique_ptr<Http1Request>(new Http1Request());
-  CURLU* url = curl_url();
-  const CURLUcode parsed = curl_url_set(url, CURLUPART_URL, target.url().c_str(), 0);
-  const std::string host = UrlPart(url, CURLUPART_HOST);
-  std::string port = UrlPart(url, CURLUPART_PORT);
-  std::string path = UrlPart(url, CURLUPART_PATH);
-  const std::string query = UrlPart(url, CURLUPART_QUERY);
-  curl_url_cleanup(url);
-  if (parsed != CURLUE_OK || host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("target.url: cannot parse \"", target.url(),
-                                                   "\""));
-  }
-  if (path.empty()) path.push_back('/');
-  if (!query.empty()) absl::StrAppend(&path, "?", query);
-  // Resolved once per run; a name that does not resolve is left to libcurl, which records a DNS
-  // error per request.
-  std::string bare_host = host;
-  if (bare_host.size() > 2 && bare_host.front() == '[') {
-    bare_host = bare_host.substr(1, bare_host.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(bare_host.c_str(), port.empty() ? "80" : port.c_str(), &hints, &found) != 0 ||
-      found == nullptr) {
-    return absl::NotFoundError(absl::StrCat("target.url: host \"", host, "\" does not resolve"));
-  }
-  std::memcpy(&r->address_, found->ai_addr, found->ai_addrlen);
-  r->address_len_ = found->ai_addrlen;
-  freeaddrinfo(found);
-
-  const std::string method = target.method().empty() ? "POST" : absl::AsciiStrToUpper(target.method());
-  const bool body = method == "POST" || method == "PUT" || method == "PATCH";
-  r->head_ = method == "HEAD";
-  if (target.has_timeout()) r->timeout_ns_ = std::max<int64_t>(1, DurationToNs(target.timeout()));
-
-  // Header block: defaults unless the plan sets them, the plan's headers sorted, the key last.
-  std::vector<std::pair<std::string, std::string>> headers(target.headers().begin(),
-                                                           target.headers().end());
-  std::sort(headers.begin(), headers.end());
-  auto has = [&](absl::string_view name) {
-    return std::any_of(headers.begin(), headers.end(),
-                       [&](const auto& h) { return absl::EqualsIgnoreCase(h.first, name); });
-  };
-  std::string common = absl::StrCat(method, " ", path, " HTTP/1.1\r\n");
-  if (!has("Host")) {
-    absl::StrAppend(&common, "Host: ", host, port.empty() ? "" : absl::StrCat(":", port), "\r\n");
-  }
-  if (!has("User-Agent")) absl::StrAppend(&common, "User-Agent: stampede/" STAMPEDE_VERSION "\r\n");
-  if (!has("Accept")) absl::StrAppend(&common, "Accept: */*\r\n");
-  for (const auto& [name, value] : headers) {
-    if (absl::EqualsIgnoreCase(name, "Content-Length")) continue;  // ours is the true length
-    absl::StrAppend(&common, name, ": ", value, "\r\n");
-  }
-  if (!target.resolved_bearer_token().empty()) {
-    absl::StrAppend(&common, "Authorization: Bearer ", target.resolved_bearer_token(), "\r\n");
-  }
-  std::vector<std::string> payloads(target.resolved_payloads().begin(),
-                                    target.resolved_payloads().end());
-  if (payloads.empty()) payloads.emplace_back();
-  for (const std::string& p : payloads) {
-    if (body) {
-      r->heads_.push_back(absl::StrCat(common, "Content-Length: ", p.size(), "\r\n\r\n"));
-      r->bodies_.push_back(p);
-    } else {
-      r->heads_.push_back(absl::StrCat(common, "\r\n"));
-      r->bodies_.emplace_back();
-    }
-  }
-  return r;
-}
-
-struct Http1Client::Conn {
+struct Http1Transport::Conn {
   int fd = -1;
   bool connecting = false;
-  bool busy = false;       // a request is on this connection
-  bool reused = false;     // the request is not the connection's first
-  bool retried = false;    // already re-sent once after a stale keep-alive connection
-  uint32_t watched = 0;    // epoll interest currently registered (0: none)
-  uint64_t generation = 0; // bumped when a request ends: stale deadlines are ignored
+  bool busy = false;        // a request is on this connection
+  bool reused = false;      // the request is not the connection's first
+  bool retried = false;     // already re-sent once after a stale keep-alive connection
+  uint32_t watched = 0;     // epoll interest currently registered (0: none)
+  uint64_t generation = 0;  // bumped when a request ends: stale deadlines are ignored
   uint64_t cookie = 0;
   uint64_t payload = 0;
   uint64_t written = 0;
@@ -142,16 +46,17 @@ struct Http1Client::Conn {
   std::unique_ptr<char[]> buffer{new char[kReadBuffer]};
 };
 
-Http1Client::Http1Client(int epoll_fd, const Http1Request* request, Done done)
-    : epoll_fd_(epoll_fd), request_(request), done_(std::move(done)) {}
+Http1Transport::Http1Transport(int epoll_fd, const Http1Request* request,
+                               TransportCallbacks* callbacks)
+    : epoll_fd_(epoll_fd), request_(request), callbacks_(callbacks) {}
 
-Http1Client::~Http1Client() {
+Http1Transport::~Http1Transport() {
   for (auto& c : conns_) {
     if (c->fd >= 0) close(c->fd);
   }
 }
 
-void Http1Client::Watch(Conn* c, uint32_t events) {
+void Http1Transport::Watch(Conn* c, uint32_t events) {
   if (c->watched == events) return;
   epoll_event ev{};
   ev.events = events;
@@ -160,7 +65,7 @@ void Http1Client::Watch(Conn* c, uint32_t events) {
   c->watched = events;
 }
 
-Http1Client::Conn* Http1Client::Connect(int64_t /*now*/, int* error) {
+Http1Transport::Conn* Http1Transport::Connect(int* error) {
   const sockaddr_storage& addr = request_->address();
   const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -190,7 +95,7 @@ Http1Client::Conn* Http1Client::Connect(int64_t /*now*/, int* error) {
   return c;
 }
 
-void Http1Client::Start(uint64_t cookie, uint64_t payload, int64_t now) {
+void Http1Transport::Start(uint64_t cookie, uint64_t payload, int64_t now) {
   in_start_ = true;
   Conn* c = nullptr;
   while (!idle_.empty() && c == nullptr) {
@@ -202,9 +107,9 @@ void Http1Client::Start(uint64_t cookie, uint64_t payload, int64_t now) {
     Begin(c, cookie, payload, /*reused=*/true, /*retried=*/false, now);
   } else {
     int error = 0;
-    c = Connect(now, &error);
+    c = Connect(&error);
     if (c == nullptr) {
-      Report(cookie, Result{ConnectError(error), 0, 0, 0}, now);
+      Report(cookie, TransportResult{ConnectError(error), 0, 0, 0}, now);
     } else {
       Begin(c, cookie, payload, /*reused=*/false, /*retried=*/false, now);
     }
@@ -212,8 +117,8 @@ void Http1Client::Start(uint64_t cookie, uint64_t payload, int64_t now) {
   in_start_ = false;
 }
 
-void Http1Client::Begin(Conn* c, uint64_t cookie, uint64_t payload, bool reused, bool retried,
-                        int64_t now) {
+void Http1Transport::Begin(Conn* c, uint64_t cookie, uint64_t payload, bool reused, bool retried,
+                           int64_t now) {
   c->busy = true;
   c->reused = reused;
   c->retried = retried;
@@ -226,17 +131,17 @@ void Http1Client::Begin(Conn* c, uint64_t cookie, uint64_t payload, bool reused,
   if (!c->connecting) Send(c, now);
 }
 
-void Http1Client::Report(uint64_t cookie, const Result& result, int64_t now) {
+void Http1Transport::Report(uint64_t cookie, const TransportResult& result, int64_t now) {
   if (in_start_) {
     // Never call back into the worker from inside Start: it would start the next request
     // recursively (a refused connection fails at once, again and again).
     immediate_.push_back({cookie, result});
     return;
   }
-  done_(cookie, result, now);
+  callbacks_->Done(cookie, result, now);
 }
 
-void Http1Client::Send(Conn* c, int64_t now) {
+void Http1Transport::Send(Conn* c, int64_t now) {
   const size_t variant = c->payload % request_->variants();
   const std::string& head = request_->head_bytes(variant);
   const std::string& body = request_->body(variant);
@@ -266,13 +171,13 @@ void Http1Client::Send(Conn* c, int64_t now) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (RetryStale(c, now)) return;
-    Finish(c, Result{ERROR_SEND, 0, c->written, c->received}, false, now);
+    Finish(c, TransportResult{ERROR_SEND, 0, c->written, c->received}, false, now);
     return;
   }
   Watch(c, EPOLLIN);
 }
 
-bool Http1Client::RetryStale(Conn* c, int64_t now) {
+bool Http1Transport::RetryStale(Conn* c, int64_t now) {
   if (!c->reused || c->retried || c->received > 0) return false;
   const uint64_t cookie = c->cookie;
   const uint64_t payload = c->payload;
@@ -280,17 +185,17 @@ bool Http1Client::RetryStale(Conn* c, int64_t now) {
   c->busy = false;
   Close(c);
   int error = 0;
-  Conn* fresh = Connect(now, &error);
+  Conn* fresh = Connect(&error);
   if (fresh == nullptr) {
-    Report(cookie, Result{ConnectError(error), 0, 0, 0}, now);
+    Report(cookie, TransportResult{ConnectError(error), 0, 0, 0}, now);
   } else {
     Begin(fresh, cookie, payload, /*reused=*/false, /*retried=*/true, now);
   }
   return true;
 }
 
-void Http1Client::OnEvent(void* connection, uint32_t events, int64_t now) {
-  Conn* c = static_cast<Conn*>(connection);
+void Http1Transport::OnEvent(epoll_data_t data, uint32_t events, int64_t now) {
+  Conn* c = static_cast<Conn*>(data.ptr);
   if (c->fd < 0) return;
   if (!c->busy) {
     // An idle keep-alive connection became readable: the server closed it (or sent junk we
@@ -305,7 +210,7 @@ void Http1Client::OnEvent(void* connection, uint32_t events, int64_t now) {
     socklen_t len = sizeof(err);
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
-      Finish(c, Result{ConnectError(err), 0, 0, 0}, false, now);
+      Finish(c, TransportResult{ConnectError(err), 0, 0, 0}, false, now);
       return;
     }
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
@@ -322,7 +227,7 @@ void Http1Client::OnEvent(void* connection, uint32_t events, int64_t now) {
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) Read(c, now);
 }
 
-void Http1Client::Read(Conn* c, int64_t now) {
+void Http1Transport::Read(Conn* c, int64_t now) {
   const ssize_t n = recv(c->fd, c->buffer.get(), kReadBuffer, 0);
   if (n > 0) {
     c->received += static_cast<uint64_t>(n);
@@ -333,12 +238,12 @@ void Http1Client::Read(Conn* c, int64_t now) {
       // Bytes beyond the response (we never pipeline) mean the stream is out of step: do not
       // reuse the connection.
       const bool reusable = c->parser.keep_alive() && consumed == static_cast<size_t>(n);
-      Finish(c, Result{ClassifyResult(CURLE_OK, status), status, c->written, c->received},
-             reusable, now);
+      Finish(c, TransportResult{ClassifyStatus(status), status, c->written, c->received}, reusable,
+             now);
     } else if (state == Http1ResponseParser::State::kError) {
       Finish(c,
-             Result{ERROR_PROTOCOL, static_cast<uint32_t>(std::max(0, c->parser.status())),
-                    c->written, c->received},
+             TransportResult{ERROR_PROTOCOL, static_cast<uint32_t>(std::max(0, c->parser.status())),
+                             c->written, c->received},
              false, now);
     }
     return;
@@ -347,18 +252,17 @@ void Http1Client::Read(Conn* c, int64_t now) {
   // EOF or a reset.
   if (n == 0 && c->parser.OnEof() == Http1ResponseParser::State::kComplete) {
     const uint32_t status = static_cast<uint32_t>(c->parser.status());
-    Finish(c, Result{ClassifyResult(CURLE_OK, status), status, c->written, c->received}, false,
-           now);
+    Finish(c, TransportResult{ClassifyStatus(status), status, c->written, c->received}, false, now);
     return;
   }
   if (RetryStale(c, now)) return;
   Finish(c,
-         Result{ERROR_RESET, static_cast<uint32_t>(std::max(0, c->parser.status())), c->written,
-                c->received},
+         TransportResult{ERROR_RESET, static_cast<uint32_t>(std::max(0, c->parser.status())),
+                         c->written, c->received},
          false, now);
 }
 
-void Http1Client::Finish(Conn* c, Result result, bool reusable, int64_t now) {
+void Http1Transport::Finish(Conn* c, const TransportResult& result, bool reusable, int64_t now) {
   const uint64_t cookie = c->cookie;
   c->busy = false;
   ++c->generation;
@@ -370,7 +274,7 @@ void Http1Client::Finish(Conn* c, Result result, bool reusable, int64_t now) {
   Report(cookie, result, now);
 }
 
-void Http1Client::Close(Conn* c) {
+void Http1Transport::Close(Conn* c) {
   if (c->fd < 0) return;
   close(c->fd);  // also leaves the epoll set
   c->fd = -1;
@@ -381,7 +285,8 @@ void Http1Client::Close(Conn* c) {
   closed_.push_back(c);
 }
 
-int64_t Http1Client::NextDeadline() {
+int64_t Http1Transport::NextDeadline(int64_t now) {
+  if (!immediate_.empty()) return now;
   // Requests mostly end in start order, so stale entries gather at the front: drop them here
   // to keep the queue about as long as the requests in flight.
   while (!deadlines_.empty() &&
@@ -392,41 +297,47 @@ int64_t Http1Client::NextDeadline() {
   return deadlines_.empty() ? INT64_MAX : deadlines_.front().at;
 }
 
-void Http1Client::ExpireTimeouts(int64_t now) {
+void Http1Transport::ExpireTimeouts(int64_t now) {
   while (!deadlines_.empty() && deadlines_.front().at <= now) {
     const Deadline d = deadlines_.front();
     deadlines_.pop_front();
     Conn* c = d.conn;
     if (!c->busy || c->generation != d.generation) continue;
     Finish(c,
-           Result{ERROR_TIMEOUT, static_cast<uint32_t>(std::max(0, c->parser.status())),
-                  c->written, c->received},
+           TransportResult{ERROR_TIMEOUT, static_cast<uint32_t>(std::max(0, c->parser.status())),
+                           c->written, c->received},
            false, now);
   }
 }
 
-void Http1Client::EndOfBatch(int64_t now) {
-  // Failures that happened inside Start are reported now, one loop turn later. Failures of the
-  // requests these reports start again wait for the next turn, so the loop keeps checking
-  // stage ends and the stop flag even against a port that refuses everything at once.
-  std::vector<Immediate> pending;
-  pending.swap(immediate_);
-  for (const Immediate& i : pending) done_(i.cookie, i.result, now);
-  for (Conn* c : closed_) spare_.push_back(c);
-  closed_.clear();
+void Http1Transport::RunDue(int64_t now) {
+  ExpireTimeouts(now);
+  // Failures that happened inside Start are reported now, outside it. Failures of the requests
+  // these reports start again wait for the next turn, so the loop keeps checking stage ends and
+  // the stop flag (and serving its other sockets) even against a port that refuses everything
+  // at once.
+  if (!immediate_.empty()) {
+    reporting_.swap(immediate_);  // Start called from Done appends to the emptied immediate_
+    for (const Immediate& i : reporting_) callbacks_->Done(i.cookie, i.result, now);
+    reporting_.clear();
+  }
+  if (!closed_.empty()) {
+    spare_.insert(spare_.end(), closed_.begin(), closed_.end());
+    closed_.clear();
+  }
 }
 
-void Http1Client::AbortAll(int64_t now) {
+void Http1Transport::AbortAll(int64_t now) {
   for (auto& c : conns_) {
     if (c->busy) {
-      Finish(c.get(), Result{ERROR_ABORTED, 0, c->written, c->received}, false, now);
+      Finish(c.get(), TransportResult{ERROR_ABORTED, 0, c->written, c->received}, false, now);
     }
   }
-  std::vector<Immediate> pending;
-  pending.swap(immediate_);
-  for (const Immediate& i : pending) {
-    done_(i.cookie, Result{ERROR_ABORTED, 0, 0, 0}, now);
+  reporting_.swap(immediate_);
+  for (const Immediate& i : reporting_) {
+    callbacks_->Done(i.cookie, TransportResult{ERROR_ABORTED, 0, 0, 0}, now);
   }
+  reporting_.clear();
 }
 
 }  // namespace stampede
