@@ -4,6 +4,7 @@
 #include <cmath>
 #include <thread>
 
+#include "agent/loop_waiter.h"
 #include "agent/run_context.h"
 #include "agent/transport_factory.h"
 #include "agent/worker.h"
@@ -32,7 +33,10 @@ Engine::~Engine() = default;
 absl::Status Engine::Run(std::optional<int64_t> start_at_mono_ns) {
   RETURN_IF_ERROR(ValidatePlan(plan_));
   // The transport is chosen once per run; each worker makes its own instance from it.
-  ASSIGN_OR_RETURN(std::unique_ptr<TransportFactory> transport, ChooseTransport(plan_.target()));
+  std::unique_ptr<TransportFactory> transport;
+  if (options_.transport == nullptr) {
+    ASSIGN_OR_RETURN(transport, ChooseTransport(plan_.target()));
+  }
   const int threads = ThreadsFor(plan_, options_.threads);
   threads_used_ = threads;
 
@@ -40,10 +44,12 @@ absl::Status Engine::Run(std::optional<int64_t> start_at_mono_ns) {
   {
     absl::MutexLock lock(&mu_);
     transport_ = std::move(transport);
+    if (options_.waiter == nullptr) waiter_ = std::make_unique<EpollWaiter>(clock_);
     ctx_ = std::make_unique<RunContext>(threads, plan_.stages_size());
     RunContext& ctx = *ctx_;
     ctx.plan = &plan_;
-    ctx.transport = transport_.get();
+    ctx.transport = options_.transport != nullptr ? options_.transport : transport_.get();
+    ctx.waiter = options_.waiter != nullptr ? options_.waiter : waiter_.get();
     ctx.sink = sink_;
     ctx.clock = clock_;
     ctx.run_id = options_.run_id;

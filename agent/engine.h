@@ -19,6 +19,7 @@
 
 namespace stampede {
 
+class LoopWaiter;
 class TransportFactory;
 class Worker;
 struct RunContext;
@@ -33,6 +34,11 @@ struct EngineOptions {
   size_t batch_records = 4096;
   int64_t flush_interval_ns = 100'000'000;
   uint64_t seed = 1;
+  // Seams for tests that run the load model in simulated time: a transport instead of the one
+  // the plan's target chooses, and a waiter instead of epoll waits on the engine's clock. Both
+  // outlive the engine.
+  const TransportFactory* transport = nullptr;
+  LoopWaiter* waiter = nullptr;
 };
 
 struct EngineProgress {
@@ -78,6 +84,7 @@ class Engine {
   mutable absl::Mutex mu_;
   // Declared before the workers: their transports point into it until they are destroyed.
   std::unique_ptr<TransportFactory> transport_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<LoopWaiter> waiter_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<RunContext> ctx_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
 };

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/loop_waiter.h"
 #include "agent/record_sink.h"
 #include "agent/transport.h"
 #include "common/clock.h"
@@ -41,6 +42,8 @@ struct RunContext {
   const TransportFactory* transport = nullptr;
   RecordSink* sink = nullptr;
   const Clock* clock = nullptr;
+  // How workers wait for events or their next deadline on `clock`.
+  LoopWaiter* waiter = nullptr;
   std::string run_id;
   std::string agent_id;
   int workers = 1;

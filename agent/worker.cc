@@ -287,12 +287,7 @@ void Worker::Run() {
         }
       }
     }
-    timespec ts{};
-    const int64_t wait_ns = std::max<int64_t>(0, deadline - Now());
-    ts.tv_sec = wait_ns / 1'000'000'000;
-    ts.tv_nsec = wait_ns % 1'000'000'000;
-    const int n =
-        epoll_pwait2(epoll_fd_, events, 256, deadline == INT64_MAX ? nullptr : &ts, nullptr);
+    const int n = ctx_->waiter->Wait(epoll_fd_, events, 256, deadline);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == kWakeTag) {
         uint64_t v;
