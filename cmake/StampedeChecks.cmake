@@ -14,6 +14,10 @@ if(STAMPEDE_SANITIZE)
     -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_compile_options(${_stampede_sanitize_flags})
   add_link_options(${_stampede_sanitize_flags})
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # GCC 12's -Wmaybe-uninitialized misfires on instrumented std::regex/std::function code.
+    add_compile_options(-Wno-maybe-uninitialized)
+  endif()
 endif()
 
 if(STAMPEDE_THREAD_SAFETY)
