@@ -294,14 +294,16 @@ class SqliteStore final : public Store {
 
  private:
   // Holds meta_mu_ and, for writes, the write gate: the writer thread is between transactions
-  // and starts no new one until the guard is gone.
-  class MetaGuard {
+  // and starts no new one until the guard is gone. A scoped capability, so that the analysis
+  // knows meta_mu_ is held for the guard's lifetime (and meta_db() may be called).
+  class ABSL_SCOPED_LOCKABLE MetaGuard {
    public:
-    MetaGuard(SqliteStore* store, bool write) : store_(store), write_(write) {
-      store_->meta_mu_.Lock();
-      if (write_) store_->AcquireWriteGate();
+    MetaGuard(SqliteStore* store, bool write) ABSL_EXCLUSIVE_LOCK_FUNCTION(store->meta_mu_)
+        : store_(store), write_(write) {
+      store->meta_mu_.Lock();
+      if (write_) store->AcquireWriteGate();
     }
-    ~MetaGuard() {
+    ~MetaGuard() ABSL_UNLOCK_FUNCTION() {
       if (write_) store_->ReleaseWriteGate();
       store_->meta_mu_.Unlock();
     }
