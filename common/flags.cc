@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/closest_name.h"
 
 namespace stampede {
 namespace {
@@ -29,44 +30,15 @@ bool IsHelp(const std::string& arg) { return arg == "-h" || arg == "--help"; }
 // A token that names a flag: "-x" or "--x"; a lone "-" is a positional (stdin by convention).
 bool LooksLikeFlag(const std::string& arg) { return arg.size() >= 2 && arg[0] == '-'; }
 
-// Optimal-string-alignment distance, case-insensitive (as the plan loader's field hints): a
-// transposition ("--jsno") counts as one edit, the typo people actually make.
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  const size_t n = a.size(), m = b.size();
-  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (size_t i = 1; i <= n; ++i) {
-    for (size_t j = 1; j <= m; ++j) {
-      const bool same = absl::ascii_tolower(a[i - 1]) == absl::ascii_tolower(b[j - 1]);
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same ? 0 : 1)});
-      if (i > 1 && j > 1 && absl::ascii_tolower(a[i - 1]) == absl::ascii_tolower(b[j - 2]) &&
-          absl::ascii_tolower(a[i - 2]) == absl::ascii_tolower(b[j - 1])) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[n][m];
-}
-
 // " (did you mean --json?)" when one declared flag is close to `given`, else "". Dashes are not
 // compared, so "-json" finds --json; a prefix of three letters or more counts ("--coord").
 std::string Suggestion(const CommandSpec& spec, absl::string_view given) {
   const absl::string_view bare = given.substr(std::min(given.find_first_not_of('-'), given.size()));
   if (bare.empty()) return "";
-  const std::string* best = nullptr;
-  size_t best_distance = std::numeric_limits<size_t>::max();
-  for (const FlagSpec& flag : spec.flags) {
-    const absl::string_view name = absl::StripPrefix(flag.name, "--");
-    const size_t distance = EditDistance(bare, name);
-    const bool close = distance <= std::max<size_t>(1, name.size() / 3);
-    const bool prefix = bare.size() >= 3 && absl::StartsWithIgnoreCase(name, bare);
-    if ((close || prefix) && distance < best_distance) {
-      best = &flag.name;
-      best_distance = distance;
-    }
-  }
-  return best == nullptr ? "" : absl::StrCat(" (did you mean ", *best, "?)");
+  std::vector<std::string> names;
+  for (const FlagSpec& flag : spec.flags) names.emplace_back(absl::StripPrefix(flag.name, "--"));
+  const std::optional<std::string> best = ClosestName(bare, names);
+  return best ? absl::StrCat(" (did you mean --", *best, "?)") : "";
 }
 
 const FlagSpec* FindFlag(const CommandSpec& spec, absl::string_view name) {

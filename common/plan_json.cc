@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/closest_name.h"
 #include "common/plan_internal.h"
 #include "common/status_macros.h"
 #include "google/protobuf/descriptor.h"
@@ -84,26 +85,6 @@ absl::Status TypeError(const std::string& path, absl::string_view expected, cons
       absl::StrCat(path, ": expected ", expected, ", got ", JsonKind(v)));
 }
 
-// Optimal-string-alignment distance, case-insensitive: a transposition ("nmae") counts as one
-// edit, which is the typo people actually make.
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  const size_t n = a.size(), m = b.size();
-  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (size_t i = 1; i <= n; ++i) {
-    for (size_t j = 1; j <= m; ++j) {
-      const bool same = absl::ascii_tolower(a[i - 1]) == absl::ascii_tolower(b[j - 1]);
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same ? 0 : 1)});
-      if (i > 1 && j > 1 && absl::ascii_tolower(a[i - 1]) == absl::ascii_tolower(b[j - 2]) &&
-          absl::ascii_tolower(a[i - 2]) == absl::ascii_tolower(b[j - 1])) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[n][m];
-}
-
 // The JSON names a plan may use in `message`, in declaration order.
 std::vector<std::string> WritableJsonNames(const pb::Descriptor& message) {
   std::vector<std::string> names;
@@ -116,19 +97,7 @@ std::vector<std::string> WritableJsonNames(const pb::Descriptor& message) {
 // "(did you mean "concurrency"?)" when one field is close, else the list of valid names.
 std::string UnknownFieldHint(const pb::Descriptor& message, absl::string_view key) {
   const std::vector<std::string> names = WritableJsonNames(message);
-  const std::string* best = nullptr;
-  size_t best_distance = std::numeric_limits<size_t>::max();
-  for (const std::string& name : names) {
-    const size_t distance = EditDistance(key, name);
-    const bool close = distance <= std::max<size_t>(1, name.size() / 3);
-    // "p99" for "p99Ms": a truncated name is as good a clue as a typo.
-    const bool prefix = key.size() >= 3 && absl::StartsWithIgnoreCase(name, key);
-    if ((close || prefix) && distance < best_distance) {
-      best = &name;
-      best_distance = distance;
-    }
-  }
-  if (best != nullptr) return absl::StrCat("(did you mean \"", *best, "\"?)");
+  if (auto best = ClosestName(key, names)) return absl::StrCat("(did you mean \"", *best, "\"?)");
   return absl::StrCat("(expected one of: ", absl::StrJoin(names, ", "), ")");
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/closest_name.h"
 
 namespace stampede {
 namespace {
@@ -318,6 +320,21 @@ TEST(FlagsTest, HelpWrapsLongDescriptionsUnderTheirColumn) {
             "      --x     " +
                 std::string(60, 'a') + "\n" + "              " + std::string(30, 'b') + " " +
                 std::string(10, 'c') + "\n" + "  -h, --help  print this help and exit\n");
+}
+
+// The "did you mean" lookup shared with the plan loader: typos and truncations find their name,
+// and a hostile megabyte-long name costs no time or memory.
+TEST(ClosestName, FindsTyposAndPrefixesAndStaysBoundedOnHugeInput) {
+  const std::vector<std::string> names = {"concurrency", "rate", "requests", "p99Ms"};
+  EXPECT_EQ(ClosestName("concurency", names), "concurrency");
+  EXPECT_EQ(ClosestName("rqeuests", names), "requests");  // a transposition is one edit
+  EXPECT_EQ(ClosestName("p99", names), "p99Ms");
+  EXPECT_EQ(ClosestName("RATE", names), "rate");
+  EXPECT_EQ(ClosestName("nothing", names), std::nullopt);
+  const std::string huge(10'000'000, 'c');
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(ClosestName(huge, names), std::nullopt);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(500));
 }
 
 }  // namespace
