@@ -138,7 +138,7 @@ int Main(int argc, char** argv) {
   summary.set_run_id(run_id);
   summary.set_plan_name("ingest-bench");
   summary.set_state("running");
-  if (absl::Status s = store->CreateRun(summary, "{}"); !s.ok()) {
+  if (absl::Status s = store->CreateRun(summary, "{}", {}); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
   }
@@ -207,9 +207,9 @@ int Main(int argc, char** argv) {
           partial.mutable_bytes_received()->Truncate(keep);
           partial.mutable_stage()->Truncate(keep);
           partial.mutable_worker()->Truncate(keep);
-          store->AppendRecords(run_id, agent, partial);
+          store->AppendBatch(run_id, agent, partial, nullptr);
         } else {
-          store->AppendRecords(run_id, agent, batch);
+          store->AppendBatch(run_id, agent, batch, nullptr);
         }
         appended += want;
       }

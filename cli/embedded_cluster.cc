@@ -16,6 +16,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
   ServerOptions server_options;
   server_options.listen = "127.0.0.1:0";
   server_options.db_path = options.db_path;
+  server_options.embedded = true;
   // Local agents share this machine: split its cores between them.
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   server_options.manager.agent_threads = std::max(1, cores / std::max(1, options.agents));

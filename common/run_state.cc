@@ -26,6 +26,8 @@ std::string StateName(const RunState& state) {
       return "finished-with-lost-agents";
     case RunPhase::kAborted:
       return "aborted";
+    case RunPhase::kInterrupted:
+      return "interrupted";
     case RunPhase::kFailed:
       return absl::StrCat(kFailedPrefix, state.reason);
   }
@@ -37,6 +39,7 @@ absl::StatusOr<RunState> ParseRunState(absl::string_view name) {
   if (name == "finished") return RunState{RunPhase::kFinished, ""};
   if (name == "finished-with-lost-agents") return RunState{RunPhase::kFinishedWithLostAgents, ""};
   if (name == "aborted") return RunState{RunPhase::kAborted, ""};
+  if (name == "interrupted") return RunState{RunPhase::kInterrupted, ""};
   if (absl::ConsumePrefix(&name, kFailedPrefix)) return RunState::Failed(std::string(name));
   return Unknown("run", name);
 }

@@ -20,6 +20,8 @@ enum class RunPhase {
   kFinished,                // "finished": every agent finished and every batch is in
   kFinishedWithLostAgents,  // "finished-with-lost-agents": some agent was lost or failed
   kAborted,                 // "aborted": stopped by the user
+  kInterrupted,             // "interrupted": the coordinator restarted and agents of the run
+                            // did not come back; the report has what was stored
   kFailed,                  // "failed: <reason>": the coordinator could not complete it
 };
 

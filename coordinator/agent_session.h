@@ -53,6 +53,8 @@ class AgentSession {
   AgentInfo Info() const;
   AgentMeta Meta() const;
   const std::string& id() const { return id_; }
+  // The agent process's id from its Register (empty from agents that send none).
+  const std::string& instance_id() const { return registration_.instance_id(); }
   // Monotonic time of the last message from the agent (or of the connection).
   int64_t last_seen_ns() const;
   // kDisconnected once closed, whatever was set.

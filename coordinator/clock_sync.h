@@ -22,7 +22,10 @@ class ClockEstimator {
   // Adds one exchange; samples with negative round trips (clock steps) are ignored.
   void AddSample(int64_t t1, int64_t t2, int64_t t3, int64_t t4);
   std::optional<ClockEstimate> Best() const;
-  void Reset() { best_.reset(); samples_ = 0; }
+  void Reset() {
+    best_.reset();
+    samples_ = 0;
+  }
 
  private:
   std::optional<ClockEstimate> best_;

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <iostream>
 #include <random>
 #include <set>
 
@@ -12,11 +13,10 @@
 #include "absl/time/clock.h"
 #include "common/load_split.h"
 #include "common/plan_loader.h"
+#include "coordinator/registration.h"
 
 namespace stampede {
 namespace {
-
-constexpr absl::Duration kMonitorInterval = absl::Milliseconds(50);
 
 bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& want,
                  const google::protobuf::Map<std::string, std::string>& have) {
@@ -42,156 +42,100 @@ std::string DescribeSelection(const AgentSelection& sel) {
   return parts.empty() ? "any agent" : absl::StrJoin(parts, ", ");
 }
 
+// The per-request timeout the agents apply: the plan's, else their default (10 s).
+int64_t RequestTimeoutNs(const Target& target) {
+  return target.has_timeout() ? DurationToNs(target.timeout()) : int64_t{10'000'000'000};
+}
+
 }  // namespace
 
-RunManager::RunManager(Store* store, const Clock* clock, RunManagerOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)) {
-  if (options_.monitor_thread) monitor_ = std::thread([this] { MonitorLoop(); });
-}
-
-RunManager::~RunManager() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  if (monitor_.joinable()) monitor_.join();
-}
-
 absl::Status RunManager::CheckToken(const std::string& token) const {
-  if (!options_.token.empty() && token != options_.token) {
+  if (!options_.token.empty() && !ConstantTimeEquals(token, options_.token)) {
     return absl::PermissionDeniedError("bad or missing token (see --token / STAMPEDE_TOKEN)");
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<AgentSession>> RunManager::RegisterAgent(const Register& reg,
-                                                                        MessageWriter* writer) {
+absl::StatusOr<std::shared_ptr<AgentSession>> RunManager::RegisterAgent(
+    const Register& reg, MessageWriter* writer, const std::vector<std::string>& certificate_names) {
   if (absl::Status s = CheckToken(reg.token()); !s.ok()) return s;
-  if (reg.name().empty()) return absl::InvalidArgumentError("register: agent name is empty");
-  // The agent's name is its identity: a reconnecting agent replaces its old session, so batches
-  // it resends are credited to the same agent of the run.
+  if (absl::Status s = ValidateRegistration(reg); !s.ok()) return s;
+  if (options_.bind_names_to_certificates) {
+    if (absl::Status s = CheckNameMatchesCertificate(reg.name(), certificate_names); !s.ok()) {
+      return s;
+    }
+  }
+  // The agent's name is its identity: batches it resends after a reconnect are credited to the
+  // same agent of the run. One live session per name: a second process under a name already
+  // connected is refused (it might otherwise take over that agent's runs and receive its plans),
+  // unless it is the same process reconnecting (same instance id) while its old stream lingers.
   auto session = std::make_shared<AgentSession>(reg.name(), reg, writer, clock_);
   std::shared_ptr<AgentSession> old;
+  std::vector<std::string> lost_runs;
   {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(reg.name());
-    if (it != sessions_.end()) old = it->second;
+    if (it != sessions_.end() && !it->second->closed()) {
+      if (reg.instance_id().empty() || it->second->instance_id() != reg.instance_id()) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "an agent named \"", reg.name(),
+            "\" is already connected; names are identities: give each agent its own --name"));
+      }
+      old = it->second;
+    }
     sessions_[reg.name()] = session;
+    const std::set<std::string> active(reg.active_runs().begin(), reg.active_runs().end());
     for (auto& [id, run] : runs_) {
       auto a = run->agents.find(reg.name());
-      if (a == run->agents.end() || a->second.state.terminal()) continue;
-      session->set_state(SessionState::Running(id));
+      if (a == run->agents.end()) continue;
+      RunAgent& agent = a->second;
+      agent.awaiting_return = false;
+      // (Agents older than instance ids send none: they count as the same process.)
+      const bool same_process = agent.instance_id == reg.instance_id();
+      if (same_process && active.count(id) > 0) {
+        // A reconnect: the agent still runs (or holds) its part. Heard from again, an agent that
+        // was declared lost while the run went on is back in it.
+        if (!run->done && agent.state.phase == AgentRunPhase::kLost) agent.state = AgentRunState{};
+        if (!agent.state.terminal()) session->set_state(SessionState::Running(id));
+        continue;
+      }
+      if (!agent.state.terminal()) {
+        // A restarted agent (new process) or one that forgot the run no longer runs its schedule:
+        // its part of the run is over now, not after a grace. What it spooled still comes in.
+        agent.state = AgentRunState{AgentRunPhase::kLost, ""};
+        lost_runs.push_back(id);
+      }
     }
-  }
-  if (old != nullptr) old->Close();
-  return session;
-}
-
-void RunManager::OnAgentMessage(AgentSession& session, const AgentMessage& message) {
-  session.Touch();
-  switch (message.kind_case()) {
-    case AgentMessage::kPong:
-      session.OnPong(message.pong());
-      break;
-    case AgentMessage::kBatch:
-      OnBatch(session, message.batch());
-      break;
-    case AgentMessage::kFinished:
-      OnFinished(session, message.finished());
-      break;
-    case AgentMessage::kHeartbeat:
-    case AgentMessage::kRegister:  // a second Register is harmless: identity is fixed
-    case AgentMessage::KIND_NOT_SET:
-      break;
-  }
-}
-
-void RunManager::OnBatch(AgentSession& session, const RecordBatch& batch) {
-  CoordinatorMessage ack;
-  ack.mutable_ack()->set_run_id(batch.run_id());
-  ack.mutable_ack()->set_seq(batch.seq());
-  RunAggregator* aggregator = nullptr;
-  AgentMeta meta;
-  {
-    absl::MutexLock lock(&mu_);
-    auto run = runs_.find(batch.run_id());
-    if (run == runs_.end()) {
-      // Unknown run (e.g. the coordinator restarted): ack so the agent does not resend forever.
-      session.Send(std::move(ack));
-      return;
-    }
-    auto a = run->second->agents.find(session.id());
-    // A finished run (or an agent already declared lost) takes no more records: its report is
-    // final, and the store must agree with it.
-    if (a == run->second->agents.end() || run->second->done || run->second->finalizing ||
-        a->second.state.terminal()) {
-      session.Send(std::move(ack));
-      return;
-    }
-    RunAgent& agent = a->second;
-    if (batch.seq() >= agent.seen.size()) agent.seen.resize(batch.seq() + 1, false);
-    if (agent.seen[batch.seq()]) {
-      session.Send(std::move(ack));  // a resend after a reconnect: ingested once already
-      return;
-    }
-    agent.seen[batch.seq()] = true;
-    aggregator = run->second->aggregator.get();
-    meta = agent.meta;
-  }
-  // Outside the lock: aggregation and the store queue are thread-safe, and batches from
-  // different agents proceed in parallel.
-  aggregator->AddBatch(meta, batch);
-  store_->AppendRecords(batch.run_id(), meta, batch);
-  {
-    absl::MutexLock lock(&mu_);
-    auto run = runs_.find(batch.run_id());
-    if (run != runs_.end()) {
-      auto a = run->second->agents.find(session.id());
-      if (a != run->second->agents.end()) {
-        ++a->second.ingested;
-        if (a->second.expected_batches && a->second.ingested == *a->second.expected_batches &&
-            a->second.state.phase == AgentRunPhase::kRunning) {
-          a->second.state = AgentRunState{AgentRunPhase::kFinished, ""};
-          // Its RunFinished came before this last batch was counted: ack the finish now, so
-          // the agent can forget the run.
-          CoordinatorMessage m;
-          m.set_finish_ack(batch.run_id());
-          session.Send(std::move(m));
+    // Runs it still holds that are not (or no longer) here: it is busy with them until it says
+    // it is done, so that no new run is given to it meanwhile.
+    if (session->state().phase == SessionPhase::kIdle) {
+      for (const std::string& id : active) {
+        auto run = runs_.find(id);
+        const bool ours = run != runs_.end() && run->second->agents.count(reg.name()) > 0;
+        if (!ours) {
+          session->set_state(SessionState::Running(id));
+          break;
         }
       }
     }
   }
-  session.Send(std::move(ack));
+  if (old != nullptr) old->Close();
+  for (const std::string& id : lost_runs) {
+    std::cerr << "coordinator: agent=" << reg.name() << " run=" << id
+              << " event=lost reason=restarted (new process; its part of the run is over)\n";
+  }
+  return session;
 }
 
-void RunManager::OnFinished(AgentSession& session, const RunFinished& finished) {
+std::shared_ptr<AgentSession> RunManager::SessionOf(const std::string& agent_id) const {
+  auto it = sessions_.find(agent_id);
+  if (it == sessions_.end() || it->second->closed()) return nullptr;
+  return it->second;
+}
+
+uint64_t RunManager::rejected_batches() const {
   absl::MutexLock lock(&mu_);
-  auto run = runs_.find(finished.run_id());
-  if (run == runs_.end()) {
-    CoordinatorMessage m;
-    m.set_finish_ack(finished.run_id());
-    session.Send(std::move(m));
-    return;
-  }
-  auto a = run->second->agents.find(session.id());
-  if (a == run->second->agents.end()) return;
-  RunAgent& agent = a->second;
-  if (!finished.error().empty()) {
-    if (!agent.state.terminal()) agent.state = AgentRunState::Failed(finished.error());
-  } else {
-    agent.expected_batches = finished.batches();
-    if (agent.ingested == finished.batches() && agent.state.phase == AgentRunPhase::kRunning) {
-      agent.state = AgentRunState{AgentRunPhase::kFinished, ""};
-    }
-  }
-  session.set_state(SessionState{});
-  // Ack once everything is in (or the agent's part of the run is over: lost, aborted, failed):
-  // the agent may then drop the run. Before that it keeps resending.
-  if (agent.state.terminal() || run->second->done) {
-    CoordinatorMessage m;
-    m.set_finish_ack(finished.run_id());
-    session.Send(std::move(m));
-  }
+  return rejected_batches_;
 }
 
 std::vector<AgentInfo> RunManager::ListAgents() const {
@@ -323,6 +267,7 @@ absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {
   // One instant for all: far enough ahead for the slowest agent to get its StartRun.
   run->start_ns = run->created_ns + 2 * worst_rtt + absl::ToInt64Nanoseconds(options_.start_margin);
   run->aggregator = std::make_unique<RunAggregator>(run_id, run->plan, run->start_ns);
+  run->request_timeout_ns = RequestTimeoutNs(plan.target());
   StartRunResponse response;
   response.set_run_id(run_id);
   const bool cluster = plan.agents().split() == "cluster";
@@ -332,6 +277,7 @@ absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {
     RunAgent ra;
     ra.meta = agents[i]->Meta();
     ra.info = info;
+    ra.instance_id = agents[i]->instance_id();
     run->aggregator->AddAgent(ra.meta);
     run->agents[agents[i]->id()] = std::move(ra);
     *response.add_agents() = info;
@@ -354,12 +300,24 @@ absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {
   std::string plan_json;
   google::protobuf::util::JsonPrintOptions json_options;
   (void)google::protobuf::util::MessageToJsonString(run->plan, &plan_json, json_options);
+  std::vector<StoredRunAgent> stored;
+  for (const auto& [id, agent] : run->agents) {
+    StoredRunAgent row;
+    row.info = agent.info;
+    row.info.set_clock_offset_ns(agent.meta.clock_offset_ns);
+    row.info.set_clock_uncertainty_ns(agent.meta.clock_uncertainty_ns);
+    row.instance_id = agent.instance_id;
+    row.state = StateName(agent.state);
+    stored.push_back(std::move(row));
+  }
   {
     absl::MutexLock lock(&mu_);
     summary = SummaryOf(*run);
     runs_[run_id] = std::move(run);
   }
-  if (absl::Status s = store_->CreateRun(summary, plan_json); !s.ok()) {
+  // Committed before any agent is told to start: a coordinator that restarts from here on finds
+  // the run, its plan and its agents.
+  if (absl::Status s = store_->CreateRun(summary, plan_json, stored); !s.ok()) {
     absl::MutexLock lock(&mu_);
     runs_.erase(run_id);
     for (auto& a : agents) a->set_state(SessionState{});
@@ -444,13 +402,20 @@ absl::StatusOr<RunSummary> RunManager::Abort(const std::string& run_id) {
     Run& run = *it->second;
     if (!run.done) {
       run.state = RunState{RunPhase::kAborted, ""};
-      for (const auto& [id, a] : run.agents) {
-        auto s = sessions_.find(id);
-        if (s != sessions_.end() && !a.state.terminal()) sessions.push_back(s->second);
+      for (auto& [id, a] : run.agents) {
+        if (a.state.terminal()) continue;
+        if (auto s = SessionOf(id)) {
+          sessions.push_back(std::move(s));
+        } else {
+          // Nobody to tell: its part ends now, so the abort does not wait for it to come back.
+          a.state = AgentRunState{AgentRunPhase::kLost, ""};
+        }
       }
     }
     summary = SummaryOf(run);
   }
+  // The agents told to stop end their part with their RunFinished; one that does not answer is
+  // lost after the grace, so an abort ends the run within it whatever the agents do.
   for (auto& s : sessions) {
     CoordinatorMessage m;
     m.mutable_stop()->set_run_id(run_id);
@@ -485,98 +450,6 @@ absl::StatusOr<std::vector<RunSummary>> RunManager::ListRuns() const {
     if (it != runs_.end() && !it->second->done) s = SummaryOf(*it->second);
   }
   return stored;
-}
-
-void RunManager::MonitorLoop() {
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), kMonitorInterval);
-      if (stopping_) return;
-    }
-    Tick();
-  }
-}
-
-void RunManager::Tick() {
-  std::vector<Run*> ready;
-  {
-    absl::MutexLock lock(&mu_);
-    const int64_t now = clock_->MonotonicNs();
-    const int64_t grace = absl::ToInt64Nanoseconds(options_.agent_grace);
-    for (auto& [id, run] : runs_) {
-      if (run->done || run->finalizing) continue;
-      bool all_terminal = true;
-      for (auto& [agent_id, a] : run->agents) {
-        if (a.state.terminal()) continue;
-        // Lost once not heard from for longer than the grace: silent while connected, or
-        // disconnected (its session's last message came before the stream ended) and not
-        // reconnected (a reconnect replaces the session, so the time counts from the new one).
-        auto s = sessions_.find(agent_id);
-        if (s == sessions_.end() || now - s->second->last_seen_ns() > grace) {
-          // Its records up to now stay in the run; the rest never came.
-          a.state = AgentRunState{AgentRunPhase::kLost, ""};
-          continue;
-        }
-        all_terminal = false;
-      }
-      if (all_terminal) {
-        run->finalizing = true;
-        ready.push_back(run.get());
-      }
-    }
-  }
-  for (Run* run : ready) Finalize(run);
-}
-
-void RunManager::Finalize(Run* run) {
-  // Everything ingested must be on disk before the report says the run is complete.
-  absl::Status flushed = store_->Flush();
-  RunReport report = run->aggregator->Report();
-  std::vector<AgentResult> agents;
-  RunSummary summary;
-  {
-    absl::MutexLock lock(&mu_);
-    run->ended_ns = clock_->WallNs();
-    std::vector<std::string> lost;
-    const bool aborted = run->state.phase == RunPhase::kAborted;
-    for (auto& [id, a] : run->agents) {
-      if (aborted && a.state.phase == AgentRunPhase::kFinished) {
-        a.state = AgentRunState{AgentRunPhase::kAborted, ""};
-      }
-      if (a.state.phase != AgentRunPhase::kFinished && a.state.phase != AgentRunPhase::kAborted) {
-        lost.push_back(id);
-      }
-    }
-    if (run->state.phase == RunPhase::kRunning) {
-      run->state =
-          RunState{lost.empty() ? RunPhase::kFinished : RunPhase::kFinishedWithLostAgents, ""};
-    }
-    if (!flushed.ok()) run->state = RunState::Failed(std::string(flushed.message()));
-    FillReportHeader(*run, &report);
-    // A run that did not finish cleanly has not passed, whatever its latencies say.
-    if (run->state.phase == RunPhase::kAborted) report.add_threshold_failures("run aborted");
-    if (!lost.empty()) {
-      report.add_threshold_failures(
-          absl::StrCat("agent(s) lost or failed: ", absl::StrJoin(lost, ", ")));
-    }
-    if (!flushed.ok()) report.add_threshold_failures(StateName(run->state));
-    summary = SummaryOf(*run);
-    summary.set_requests(report.totals().requests());
-    summary.set_errors(report.totals().errors());
-    for (const AgentResult& r : report.by_agent()) agents.push_back(r);
-  }
-  // The stored rows are final before anyone is told the run is done: `stampede runs` and
-  // `report --db` read them as soon as `run`/`watch` return.
-  for (const AgentResult& r : agents) (void)store_->PutRunAgent(run->id, r);
-  (void)store_->UpdateRun(summary, &report);
-  absl::MutexLock lock(&mu_);
-  run->final_report = std::move(report);
-  run->done = true;
-  for (const auto& [id, a] : run->agents) {
-    auto s = sessions_.find(id);
-    if (s != sessions_.end() && !s->second->closed()) s->second->set_state(SessionState{});
-  }
 }
 
 }  // namespace stampede

@@ -1,19 +1,43 @@
 #include "coordinator/server.h"
 
+#include <arpa/inet.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace stampede {
 
-absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
-    ServerOptions options) {
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOptions options) {
   auto server = std::unique_ptr<CoordinatorServer>(new CoordinatorServer());
+  if (options.tls.empty() && !options.insecure_plaintext && !IsLoopbackAddress(options.listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen ", options.listen,
+        " is not a loopback address and there is no TLS: the token and the plans' bearer keys "
+        "would cross the network in the clear. Give --tls-cert and --tls-key (and "
+        "--tls-client-ca for mutual TLS), or --insecure-plaintext if that is really meant"));
+  }
   auto credentials = MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
+  bool alone = true;
+  absl::StatusOr<std::unique_ptr<StoreLock>> lock = options.embedded
+                                                        ? StoreLock::Shared(options.db_path, &alone)
+                                                        : StoreLock::Exclusive(options.db_path);
+  if (!lock.ok()) return lock.status();
+  server->lock_ = std::move(*lock);
   auto store = Store::Open(options.db_path);
   if (!store.ok()) return store.status();
   server->store_ = std::move(*store);
-  server->manager_ = std::make_unique<RunManager>(server->store_.get(), &RealClock::Get(),
-                                                  options.manager);
+  options.manager.bind_names_to_certificates = !options.tls.ca.empty();
+  server->manager_ =
+      std::make_unique<RunManager>(server->store_.get(), &RealClock::Get(), options.manager);
+  // Before anyone is served: runs a crash left "running" are resumed (a service) or finalized
+  // as interrupted (an embedded coordinator alone with the store; not while another one runs).
+  if (!options.embedded || alone) {
+    if (absl::Status s = server->manager_->Recover(options.embedded ? RecoveryMode::kInterrupt
+                                                                    : RecoveryMode::kResume);
+        !s.ok()) {
+      return s;
+    }
+  }
   server->agent_link_ = std::make_unique<AgentLinkService>(server->manager_.get());
   server->coordinator_ = std::make_unique<CoordinatorService>(server->manager_.get());
 
@@ -37,6 +61,17 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   const size_t colon = options.listen.rfind(':');
   server->address_ = absl::StrCat(options.listen.substr(0, colon), ":", port);
   return server;
+}
+
+bool IsLoopbackAddress(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }

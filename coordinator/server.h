@@ -13,6 +13,7 @@
 #include "coordinator/run_manager.h"
 #include "coordinator/services.h"
 #include "coordinator/store.h"
+#include "coordinator/store_lock.h"
 
 namespace stampede {
 
@@ -20,10 +21,21 @@ struct ServerOptions {
   // host:port; port 0 lets the kernel pick (see CoordinatorServer::address()).
   std::string listen = "127.0.0.1:7700";
   std::string db_path = "stampede.db";
-  // cert + key: TLS; plus ca: mutual TLS (clients need a certificate from that CA).
+  // cert + key: TLS; plus ca: mutual TLS (clients need a certificate from that CA, and agents
+  // register under a name their certificate carries).
   TlsFiles tls;
+  // Without TLS the links are plaintext: the token and the plan's bearer key cross them in the
+  // clear. Refused on anything but a loopback address unless this is set.
+  bool insecure_plaintext = false;
+  // A coordinator service owns its store (an exclusive lock; it resumes the runs a crash left
+  // running); an embedded one shares it (and finalizes as interrupted what a crashed embedded
+  // run left behind, when it finds itself alone).
+  bool embedded = false;
   RunManagerOptions manager;
 };
+
+// Whether `listen` (host:port) names a loopback address: 127.0.0.0/8, ::1 or localhost.
+bool IsLoopbackAddress(const std::string& listen);
 
 class CoordinatorServer {
  public:
@@ -41,6 +53,7 @@ class CoordinatorServer {
 
  private:
   CoordinatorServer() = default;
+  std::unique_ptr<StoreLock> lock_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RunManager> manager_;
   std::unique_ptr<AgentLinkService> agent_link_;

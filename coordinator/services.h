@@ -13,9 +13,8 @@ namespace stampede {
 class AgentLinkService final : public AgentLink::Service {
  public:
   explicit AgentLinkService(RunManager* manager) : manager_(manager) {}
-  grpc::Status Connect(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<CoordinatorMessage, AgentMessage>* stream) override;
+  grpc::Status Connect(grpc::ServerContext* context,
+                       grpc::ServerReaderWriter<CoordinatorMessage, AgentMessage>* stream) override;
 
  private:
   RunManager* const manager_;
@@ -33,8 +32,7 @@ class CoordinatorService final : public Coordinator::Service {
   grpc::Status Abort(grpc::ServerContext*, const RunRef* request, RunSummary* response) override;
   grpc::Status ListRuns(grpc::ServerContext*, const ListRunsRequest* request,
                         ListRunsResponse* response) override;
-  grpc::Status GetReport(grpc::ServerContext*, const RunRef* request,
-                         RunReport* response) override;
+  grpc::Status GetReport(grpc::ServerContext*, const RunRef* request, RunReport* response) override;
 
  private:
   RunManager* const manager_;

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -53,7 +55,9 @@ namespace stampede {
 namespace {
 
 // Bump when the schema changes; stored in PRAGMA user_version.
-constexpr int kSchemaVersion = 1;
+// 2: run_agents gains instance_id and expected_batches (written when the run starts), and the
+//    `batches` ledger of committed (run, agent, seq).
+constexpr int kSchemaVersion = 2;
 
 // Writer tuning. A transaction takes kCommitRows rows or what arrived within kCommitInterval,
 // whichever comes first (and at once what is queued when someone waits in Flush): large
@@ -95,6 +99,8 @@ CREATE TABLE IF NOT EXISTS run_agents(
   state TEXT,
   requests INTEGER,
   errors INTEGER,
+  instance_id TEXT,
+  expected_batches INTEGER,
   PRIMARY KEY(run_id, agent_id));
 CREATE TABLE IF NOT EXISTS records(
   run_id TEXT,
@@ -110,7 +116,33 @@ CREATE TABLE IF NOT EXISTS records(
   bytes_received INTEGER,
   stage INTEGER);
 CREATE INDEX IF NOT EXISTS records_by_run_ts ON records(run_id, ts_ns);
+CREATE TABLE IF NOT EXISTS batches(
+  run_id TEXT,
+  agent_id TEXT,
+  seq INTEGER,
+  records INTEGER,
+  late INTEGER,
+  dropped INTEGER,
+  PRIMARY KEY(run_id, agent_id, seq)) WITHOUT ROWID;
 )sql";
+
+// From schema 1: the same tables, without the ledger and the two run_agents columns.
+constexpr char kUpgradeFrom1Sql[] = R"sql(
+ALTER TABLE run_agents ADD COLUMN instance_id TEXT;
+ALTER TABLE run_agents ADD COLUMN expected_batches INTEGER;
+CREATE TABLE IF NOT EXISTS batches(
+  run_id TEXT,
+  agent_id TEXT,
+  seq INTEGER,
+  records INTEGER,
+  late INTEGER,
+  dropped INTEGER,
+  PRIMARY KEY(run_id, agent_id, seq)) WITHOUT ROWID;
+)sql";
+
+constexpr char kBatchInsertSql[] =
+    "INSERT OR IGNORE INTO batches(run_id, agent_id, seq, records, late, dropped) "
+    "VALUES (?, ?, ?, ?, ?, ?)";
 
 constexpr char kRecordsInsertHead[] =
     "INSERT INTO records(run_id, agent, region, ts_ns, latency_us, service_us, status, error, "
@@ -242,12 +274,19 @@ struct Row {
   int32_t error;
 };
 
-// One appended batch: the strings once, the rows packed. The strings are bound SQLITE_STATIC,
-// so a chunk is kept alive until the transaction that inserted it has ended.
+// One appended batch: the strings once, the rows packed, its ledger entry and who to tell when it
+// is committed. The strings are bound SQLITE_STATIC, so a chunk is kept alive until the
+// transaction that inserted it has ended.
 struct Chunk {
   std::string run_id;
-  std::string agent;
+  std::string agent;  // name, in the records table
   std::string region;
+  std::string agent_id;  // in the ledger
+  uint64_t seq = 0;
+  uint64_t late = 0;
+  uint64_t dropped = 0;
+  bool duplicate = false;  // its ledger row existed: nothing of it is stored again
+  Store::CommitCallback on_commit;
   std::vector<Row> rows;
 };
 
@@ -257,8 +296,9 @@ class SqliteStore final : public Store {
  public:
   // The writer connection's statements, prepared once and reused for the store's lifetime.
   struct WriterStatements {
-    Stmt insert_many;  // kRowsPerInsert rows
-    Stmt insert_one;   // one row, for the remainder of a transaction
+    Stmt insert_many;   // kRowsPerInsert rows
+    Stmt insert_one;    // one row, for the remainder of a transaction
+    Stmt insert_batch;  // the ledger row of one batch
     Stmt begin;
     Stmt commit;
   };
@@ -281,16 +321,24 @@ class SqliteStore final : public Store {
     // connection last, so that closing the last connection checkpoints the WAL into the file.
   }
 
-  absl::Status CreateRun(const RunSummary& summary, const std::string& plan_json) override;
+  absl::Status CreateRun(const RunSummary& summary, const std::string& plan_json,
+                         const std::vector<StoredRunAgent>& agents) override;
   absl::Status UpdateRun(const RunSummary& summary, const RunReport* report) override;
+  absl::Status UpdateRunAgent(const std::string& run_id, const std::string& agent_id,
+                              const std::string& state,
+                              std::optional<uint64_t> expected_batches) override;
   absl::Status PutRunAgent(const std::string& run_id, const AgentResult& agent) override;
-  void AppendRecords(const std::string& run_id, const AgentMeta& agent,
-                     const RecordBatch& batch) override;
+  void AppendBatch(const std::string& run_id, const AgentMeta& agent, const RecordBatch& batch,
+                   CommitCallback on_commit) override;
   absl::Status Flush() override;
   absl::StatusOr<std::vector<RunSummary>> ListRuns() override;
   absl::StatusOr<RunSummary> GetRun(const std::string& run_id) override;
   absl::StatusOr<RunReport> GetReport(const std::string& run_id) override;
   absl::StatusOr<uint64_t> CountRecords(const std::string& run_id) override;
+  absl::StatusOr<std::vector<StoredRun>> LoadUnfinishedRuns() override;
+  absl::Status ReadRecords(const std::string& run_id, size_t batch_records,
+                           const std::function<void(const std::string& agent_id,
+                                                    const RecordBatch& batch)>& fn) override;
 
  private:
   // Holds meta_mu_ and, for writes, the write gate: the writer thread is between transactions
@@ -322,7 +370,8 @@ class SqliteStore final : public Store {
 
   // The writer thread.
   void WriterLoop() ABSL_LOCKS_EXCLUDED(mu_);
-  // Inserts the chunks' rows in one transaction, kRowsPerInsert rows per statement.
+  // Inserts the chunks' ledger rows and records in one transaction, kRowsPerInsert rows per
+  // statement; marks the chunks whose ledger row existed as duplicates and stores nothing of them.
   absl::Status WriteTransaction(const std::vector<std::unique_ptr<Chunk>>& chunks);
   // Fills order_ with the chunks' rows sorted by (run, ts_ns).
   void OrderRows(const std::vector<std::unique_ptr<Chunk>>& chunks);
@@ -353,17 +402,18 @@ class SqliteStore final : public Store {
   absl::CondVar not_full_;
   // The writer waits here for rows, a flush request, a gate change or shutdown.
   absl::CondVar work_;
-  // Flush callers wait here for settled_rows_ to pass their mark.
+  // Flush callers wait here for settled_chunks_ to pass their mark.
   absl::CondVar settled_;
   // A metadata writer waits here for the writer to leave its transaction.
   absl::CondVar gate_;
   std::deque<std::unique_ptr<Chunk>> queue_ ABSL_GUARDED_BY(mu_);
   // Rows queued or in the writer's open transaction.
   size_t pending_rows_ ABSL_GUARDED_BY(mu_) = 0;
-  // Rows ever appended / ever finished (committed, or lost to a write error). The writer
-  // handles chunks in order, so "settled_rows_ >= mark" means every row before the mark is done.
-  uint64_t appended_rows_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t settled_rows_ ABSL_GUARDED_BY(mu_) = 0;
+  // Batches ever appended / ever finished (committed, or lost to a write error). The writer
+  // handles chunks in order, so "settled_chunks_ >= mark" means every batch before the mark is
+  // done (counting batches, not rows: a batch of no records still has its ledger row).
+  uint64_t appended_chunks_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t settled_chunks_ ABSL_GUARDED_BY(mu_) = 0;
   int flush_waiters_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool writer_in_txn_ ABSL_GUARDED_BY(mu_) = false;
@@ -377,23 +427,27 @@ class SqliteStore final : public Store {
 
 // ---- Records: producers. ---------------------------------------------------------------------
 
-void SqliteStore::AppendRecords(const std::string& run_id, const AgentMeta& agent,
-                                const RecordBatch& batch) {
+void SqliteStore::AppendBatch(const std::string& run_id, const AgentMeta& agent,
+                              const RecordBatch& batch, CommitCallback on_commit) {
   const int n = batch.start_offset_ns_size();
-  if (n == 0) return;
   // Conversion happens on the caller's thread, outside the lock: the writer thread only binds.
   auto chunk = std::make_unique<Chunk>();
   chunk->run_id = run_id;
   chunk->agent = agent.name;
   chunk->region = agent.region;
+  chunk->agent_id = agent.id;
+  chunk->seq = batch.seq();
+  chunk->late = batch.late();
+  chunk->dropped = batch.dropped();
+  chunk->on_commit = std::move(on_commit);
   chunk->rows.resize(static_cast<size_t>(n));
   Row* rows = chunk->rows.data();
   // On the coordinator's timeline, the same correction the aggregator makes (common/timeline.h).
   const int64_t base_ns = AgentToCoordinatorNs(batch.base_time_ns(), agent.clock_offset_ns);
   const auto& offsets = batch.start_offset_ns();
   for (int i = 0; i < n; ++i) rows[i].ts_ns = WrapAdd(base_ns, offsets[i]);
-  // Columns are the same length in a well-formed batch; a short column reads as 0 rather than
-  // dropping rows, so that every request in the batch is still counted.
+  // The coordinator validates batches before they get here (equal column lengths); a short
+  // column still reads as 0 rather than past its end.
   const auto fill = [&](const google::protobuf::RepeatedField<uint32_t>& column,
                         uint32_t Row::*field) {
     const int m = std::min(n, column.size());
@@ -413,17 +467,17 @@ void SqliteStore::AppendRecords(const std::string& run_id, const AgentMeta& agen
   // whole, so the queue overshoots by at most one batch per producer.
   while (pending_rows_ >= kMaxPendingRows) not_full_.Wait(&mu_);
   pending_rows_ += static_cast<size_t>(n);
-  appended_rows_ += static_cast<uint64_t>(n);
+  ++appended_chunks_;
   queue_.push_back(std::move(chunk));
   work_.Signal();
 }
 
 absl::Status SqliteStore::Flush() {
   absl::MutexLock lock(&mu_);
-  const uint64_t mark = appended_rows_;
+  const uint64_t mark = appended_chunks_;
   ++flush_waiters_;
   work_.Signal();  // the writer stops lingering for more rows and writes what is queued
-  while (settled_rows_ < mark) settled_.Wait(&mu_);
+  while (settled_chunks_ < mark) settled_.Wait(&mu_);
   --flush_waiters_;
   return write_error_;
 }
@@ -474,7 +528,7 @@ void SqliteStore::OrderRows(const std::vector<std::unique_ptr<Chunk>>& chunks) {
   for (size_t run = 0; run < runs_.size(); ++run) {
     const size_t group_begin = order_.size();
     for (uint32_t c = 0; c < chunks.size(); ++c) {
-      if (chunk_run_[c] != run) continue;
+      if (chunk_run_[c] != run || chunks[c]->duplicate) continue;
       const std::vector<Row>& rows = chunks[c]->rows;
       for (uint32_t r = 0; r < rows.size(); ++r) order_.push_back(RowRef{rows[r].ts_ns, c, r});
     }
@@ -488,12 +542,31 @@ absl::Status SqliteStore::WriteTransaction(const std::vector<std::unique_ptr<Chu
   // bench/ingest_bench.cc. Agents' batches overlap in time, so in arrival order the entries of
   // records_by_run_ts land all over the index's recent pages (more page splits, fuller descents);
   // sorted, each lands just after the previous one. (Sorting costs ~3% of the writer's CPU.)
-  OrderRows(chunks);
   sqlite3* db = writer_db_.get();
   int rc = sqlite3_step(w_.begin.get());
   sqlite3_reset(w_.begin.get());
   if (rc != SQLITE_DONE) return SqliteError(db, rc, "begin records transaction");
   absl::Status status;
+  // The ledger first: a batch already there (a resend that raced its first copy, or one stored
+  // before a restart) stores nothing again. Its row and its records commit together, so the
+  // ledger never names a batch whose records are missing, nor the other way round.
+  sqlite3_stmt* ledger = w_.insert_batch.get();
+  for (const auto& chunk : chunks) {
+    BindText(ledger, 1, chunk->run_id);
+    BindText(ledger, 2, chunk->agent_id);
+    sqlite3_bind_int64(ledger, 3, static_cast<int64_t>(chunk->seq));
+    sqlite3_bind_int64(ledger, 4, static_cast<int64_t>(chunk->rows.size()));
+    sqlite3_bind_int64(ledger, 5, static_cast<int64_t>(chunk->late));
+    sqlite3_bind_int64(ledger, 6, static_cast<int64_t>(chunk->dropped));
+    rc = sqlite3_step(ledger);
+    sqlite3_reset(ledger);
+    if (rc != SQLITE_DONE) {
+      status = SqliteError(db, rc, "insert into batches");
+      break;
+    }
+    chunk->duplicate = sqlite3_changes(db) == 0;
+  }
+  OrderRows(chunks);
   const size_t n = order_.size();
   size_t i = 0;
   sqlite3_stmt* many = w_.insert_many.get();
@@ -558,16 +631,29 @@ void SqliteStore::WriterLoop() {
     mu_.Unlock();
 
     const absl::Status status = WriteTransaction(chunks);
-    chunks.clear();  // frees the rows outside the lock
 
     mu_.Lock();
-    settled_rows_ += rows;
     pending_rows_ -= rows;
     if (!status.ok() && write_error_.ok()) write_error_ = status;
     writer_in_txn_ = false;
-    settled_.SignalAll();
     not_full_.SignalAll();
     gate_.SignalAll();
+    work_.Signal();
+    mu_.Unlock();
+
+    // Outside the lock and outside the transaction: a callback may write metadata (through the
+    // write gate, which is open now) and acknowledges batches to agents. A batch whose ledger row
+    // existed counts as committed.
+    for (const auto& chunk : chunks) {
+      if (chunk->on_commit) chunk->on_commit(status);
+    }
+    const size_t done = chunks.size();
+    chunks.clear();  // frees the rows outside the lock
+
+    mu_.Lock();
+    // Flush returns once the batches before its mark are committed and their callbacks have run.
+    settled_chunks_ += done;
+    settled_.SignalAll();
     mu_.Unlock();
   }
 }
@@ -591,29 +677,92 @@ void SqliteStore::ReleaseWriteGate() {
 
 // ---- Metadata. --------------------------------------------------------------------------------
 
-absl::Status SqliteStore::CreateRun(const RunSummary& summary, const std::string& plan_json) {
+absl::Status SqliteStore::CreateRun(const RunSummary& summary, const std::string& plan_json,
+                                    const std::vector<StoredRunAgent>& agents) {
   if (summary.run_id().empty()) return absl::InvalidArgumentError("run_id is empty");
   MetaGuard guard(this, /*write=*/true);
   sqlite3* db = meta_db();
+  // The run and its agents in one transaction: a coordinator that restarts finds both or
+  // neither.
+  RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
+  absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt stmt, Prepare(db,
+                                        "INSERT INTO runs(run_id, plan_name, state, started_ns, "
+                                        "ended_ns, requests, errors, agents, plan_json, report) "
+                                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"));
+    sqlite3_stmt* s = stmt.get();
+    BindText(s, 1, summary.run_id());
+    BindText(s, 2, summary.plan_name());
+    BindText(s, 3, summary.state());
+    sqlite3_bind_int64(s, 4, summary.started_ns());
+    sqlite3_bind_int64(s, 5, summary.ended_ns());
+    sqlite3_bind_int64(s, 6, static_cast<int64_t>(summary.requests()));
+    sqlite3_bind_int64(s, 7, static_cast<int64_t>(summary.errors()));
+    sqlite3_bind_int64(s, 8, summary.agents());
+    BindText(s, 9, plan_json);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("run \"", summary.run_id(), "\" already exists"));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db, rc, "insert into runs");
+    ASSIGN_OR_RETURN(Stmt agent_stmt,
+                     Prepare(db,
+                             "INSERT INTO run_agents(run_id, agent_id, name, region, labels, "
+                             "clock_offset_ns, clock_uncertainty_ns, state, requests, errors, "
+                             "instance_id, expected_batches) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)"));
+    sqlite3_stmt* a = agent_stmt.get();
+    for (const StoredRunAgent& agent : agents) {
+      const std::string labels = FormatLabels(agent.info.labels());
+      BindText(a, 1, summary.run_id());
+      BindText(a, 2, agent.info.id());
+      BindText(a, 3, agent.info.name());
+      BindText(a, 4, agent.info.region());
+      BindText(a, 5, labels);
+      sqlite3_bind_int64(a, 6, agent.info.clock_offset_ns());
+      sqlite3_bind_int64(a, 7, agent.info.clock_uncertainty_ns());
+      BindText(a, 8, agent.state);
+      BindText(a, 9, agent.instance_id);
+      if (agent.expected_batches.has_value()) {
+        sqlite3_bind_int64(a, 10, static_cast<int64_t>(*agent.expected_batches));
+      } else {
+        sqlite3_bind_null(a, 10);
+      }
+      rc = sqlite3_step(a);
+      sqlite3_reset(a);
+      if (rc != SQLITE_DONE) return SqliteError(db, rc, "insert into run_agents");
+    }
+    return Exec(db, "COMMIT");
+  }();
+  if (!status.ok()) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  return status;
+}
+
+absl::Status SqliteStore::UpdateRunAgent(const std::string& run_id, const std::string& agent_id,
+                                         const std::string& state,
+                                         std::optional<uint64_t> expected_batches) {
+  MetaGuard guard(this, /*write=*/true);
+  sqlite3* db = meta_db();
   ASSIGN_OR_RETURN(Stmt stmt, Prepare(db,
-                                      "INSERT INTO runs(run_id, plan_name, state, started_ns, "
-                                      "ended_ns, requests, errors, agents, plan_json, report) "
-                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"));
+                                      "UPDATE run_agents SET state = ?, "
+                                      "expected_batches = COALESCE(?, expected_batches) "
+                                      "WHERE run_id = ? AND agent_id = ?"));
   sqlite3_stmt* s = stmt.get();
-  BindText(s, 1, summary.run_id());
-  BindText(s, 2, summary.plan_name());
-  BindText(s, 3, summary.state());
-  sqlite3_bind_int64(s, 4, summary.started_ns());
-  sqlite3_bind_int64(s, 5, summary.ended_ns());
-  sqlite3_bind_int64(s, 6, static_cast<int64_t>(summary.requests()));
-  sqlite3_bind_int64(s, 7, static_cast<int64_t>(summary.errors()));
-  sqlite3_bind_int64(s, 8, summary.agents());
-  BindText(s, 9, plan_json);
-  const int rc = sqlite3_step(s);
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-    return absl::AlreadyExistsError(absl::StrCat("run \"", summary.run_id(), "\" already exists"));
+  BindText(s, 1, state);
+  if (expected_batches.has_value()) {
+    sqlite3_bind_int64(s, 2, static_cast<int64_t>(*expected_batches));
+  } else {
+    sqlite3_bind_null(s, 2);
   }
-  if (rc != SQLITE_DONE) return SqliteError(db, rc, "insert into runs");
+  BindText(s, 3, run_id);
+  BindText(s, 4, agent_id);
+  const int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "update run_agents");
+  if (sqlite3_changes(db) == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("agent \"", agent_id, "\" of run \"", run_id, "\" not found"));
+  }
   return absl::OkStatus();
 }
 
@@ -660,10 +809,15 @@ absl::Status SqliteStore::PutRunAgent(const std::string& run_id, const AgentResu
   ASSIGN_OR_RETURN(
       Stmt stmt,
       Prepare(db,
-              "INSERT OR REPLACE INTO run_agents(run_id, agent_id, name, region, labels, "
+              "INSERT INTO run_agents(run_id, agent_id, name, region, labels, "
               "clock_offset_ns, clock_uncertainty_ns, state, requests, errors) "
               "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 "
-              "WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)"));
+              "WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1) "
+              "ON CONFLICT(run_id, agent_id) DO UPDATE SET name = excluded.name, "
+              "region = excluded.region, labels = excluded.labels, "
+              "clock_offset_ns = excluded.clock_offset_ns, "
+              "clock_uncertainty_ns = excluded.clock_uncertainty_ns, state = excluded.state, "
+              "requests = excluded.requests, errors = excluded.errors"));
   sqlite3_stmt* s = stmt.get();
   BindText(s, 1, run_id);
   BindText(s, 2, info.id());
@@ -754,6 +908,112 @@ absl::StatusOr<uint64_t> SqliteStore::CountRecords(const std::string& run_id) {
   return static_cast<uint64_t>(sqlite3_column_int64(stmt.get(), 0));
 }
 
+// ---- Recovery. --------------------------------------------------------------------------------
+
+absl::StatusOr<std::vector<StoredRun>> SqliteStore::LoadUnfinishedRuns() {
+  MetaGuard guard(this, /*write=*/false);
+  sqlite3* db = meta_db();
+  std::vector<StoredRun> runs;
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db, absl::StrCat("SELECT ", kSummaryColumns,
+                                                       ", plan_json FROM runs "
+                                                       "WHERE state = 'running' "
+                                                       "ORDER BY rowid")));
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    StoredRun run;
+    run.summary = ReadSummary(stmt.get());
+    run.plan_json = ColumnText(stmt.get(), 8);
+    runs.push_back(std::move(run));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "select unfinished runs");
+  ASSIGN_OR_RETURN(Stmt agents,
+                   Prepare(db,
+                           "SELECT agent_id, name, region, labels, clock_offset_ns, "
+                           "clock_uncertainty_ns, state, instance_id, expected_batches "
+                           "FROM run_agents WHERE run_id = ? ORDER BY rowid"));
+  ASSIGN_OR_RETURN(Stmt batches, Prepare(db,
+                                         "SELECT agent_id, seq, records, late, dropped "
+                                         "FROM batches WHERE run_id = ?"));
+  for (StoredRun& run : runs) {
+    sqlite3_stmt* a = agents.get();
+    sqlite3_reset(a);
+    BindText(a, 1, run.summary.run_id());
+    while ((rc = sqlite3_step(a)) == SQLITE_ROW) {
+      StoredRunAgent agent;
+      agent.info.set_id(ColumnText(a, 0));
+      agent.info.set_name(ColumnText(a, 1));
+      agent.info.set_region(ColumnText(a, 2));
+      for (absl::string_view label : absl::StrSplit(ColumnText(a, 3), ',', absl::SkipEmpty())) {
+        const size_t eq = label.find('=');
+        if (eq == absl::string_view::npos) continue;
+        (*agent.info.mutable_labels())[std::string(label.substr(0, eq))] =
+            std::string(label.substr(eq + 1));
+      }
+      agent.info.set_clock_offset_ns(sqlite3_column_int64(a, 4));
+      agent.info.set_clock_uncertainty_ns(sqlite3_column_int64(a, 5));
+      agent.state = ColumnText(a, 6);
+      agent.instance_id = ColumnText(a, 7);
+      if (sqlite3_column_type(a, 8) != SQLITE_NULL) {
+        agent.expected_batches = static_cast<uint64_t>(sqlite3_column_int64(a, 8));
+      }
+      run.agents.push_back(std::move(agent));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db, rc, "select run_agents");
+    sqlite3_stmt* b = batches.get();
+    sqlite3_reset(b);
+    BindText(b, 1, run.summary.run_id());
+    while ((rc = sqlite3_step(b)) == SQLITE_ROW) {
+      StoredBatch batch;
+      batch.agent_id = ColumnText(b, 0);
+      batch.seq = static_cast<uint64_t>(sqlite3_column_int64(b, 1));
+      batch.records = static_cast<uint64_t>(sqlite3_column_int64(b, 2));
+      batch.late = static_cast<uint64_t>(sqlite3_column_int64(b, 3));
+      batch.dropped = static_cast<uint64_t>(sqlite3_column_int64(b, 4));
+      run.batches.push_back(std::move(batch));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db, rc, "select batches");
+  }
+  return runs;
+}
+
+absl::Status SqliteStore::ReadRecords(
+    const std::string& run_id, size_t batch_records,
+    const std::function<void(const std::string& agent_id, const RecordBatch& batch)>& fn) {
+  MetaGuard guard(this, /*write=*/false);
+  sqlite3* db = meta_db();
+  // In the index's order (run, time); one batch being filled per agent.
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db,
+                                      "SELECT agent, ts_ns, latency_us, service_us, status, "
+                                      "error_code, bytes_sent, bytes_received, stage "
+                                      "FROM records WHERE run_id = ? ORDER BY ts_ns"));
+  BindText(stmt.get(), 1, run_id);
+  const int limit = static_cast<int>(std::clamp<size_t>(batch_records, 1, 1 << 20));
+  std::map<std::string, RecordBatch> filling;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    sqlite3_stmt* s = stmt.get();
+    const std::string agent = ColumnText(s, 0);
+    RecordBatch& batch = filling[agent];
+    batch.add_start_offset_ns(sqlite3_column_int64(s, 1));
+    batch.add_latency_us(static_cast<uint32_t>(sqlite3_column_int64(s, 2)));
+    batch.add_service_us(static_cast<uint32_t>(sqlite3_column_int64(s, 3)));
+    batch.add_status(static_cast<uint32_t>(sqlite3_column_int64(s, 4)));
+    batch.add_error(static_cast<ErrorClass>(sqlite3_column_int(s, 5)));
+    batch.add_bytes_sent(static_cast<uint32_t>(sqlite3_column_int64(s, 6)));
+    batch.add_bytes_received(static_cast<uint32_t>(sqlite3_column_int64(s, 7)));
+    batch.add_stage(static_cast<uint32_t>(sqlite3_column_int64(s, 8)));
+    if (batch.latency_us_size() >= limit) {
+      fn(agent, batch);
+      batch.Clear();
+    }
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "select records");
+  for (const auto& [agent, batch] : filling) {
+    if (batch.latency_us_size() > 0) fn(agent, batch);
+  }
+  return absl::OkStatus();
+}
+
 // ---- Opening. ---------------------------------------------------------------------------------
 
 // Checks the file and brings the schema to kSchemaVersion. Store::Open adds the path to errors.
@@ -790,7 +1050,7 @@ absl::Status PrepareSchema(sqlite3* db) {
   // IMMEDIATE: two processes creating the same new file serialise here; IF NOT EXISTS makes the
   // second a no-op.
   absl::Status status = Exec(db, "BEGIN IMMEDIATE");
-  if (status.ok()) status = Exec(db, kSchemaSql);
+  if (status.ok()) status = Exec(db, found == 1 ? kUpgradeFrom1Sql : kSchemaSql);
   if (status.ok()) {
     status = Exec(db, absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
   }
@@ -846,6 +1106,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) 
   ASSIGN_OR_RETURN(statements.insert_many,
                    Prepare(w, InsertSql(kRowsPerInsert), /*persistent=*/true));
   ASSIGN_OR_RETURN(statements.insert_one, Prepare(w, InsertSql(1), /*persistent=*/true));
+  ASSIGN_OR_RETURN(statements.insert_batch, Prepare(w, kBatchInsertSql, /*persistent=*/true));
   ASSIGN_OR_RETURN(statements.begin, Prepare(w, "BEGIN IMMEDIATE", /*persistent=*/true));
   ASSIGN_OR_RETURN(statements.commit, Prepare(w, "COMMIT", /*persistent=*/true));
   auto store = std::make_unique<SqliteStore>(std::move(meta_db), std::move(writer_db),

@@ -229,7 +229,7 @@ void MakeCertificates(const std::filesystem::path& dir) {
       {"x509", "-req", "-in", d + "/server.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
        "-CAcreateserial", "-out", d + "/server.pem", "-days", "1", "-extfile", d + "/san.ext"},
       {"req", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/agent.key", "-out",
-       d + "/agent.csr", "-subj", "/CN=agent"},
+       d + "/agent.csr", "-subj", "/CN=trusted"},
       {"x509", "-req", "-in", d + "/agent.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
        "-CAcreateserial", "-out", d + "/agent.pem", "-days", "1"}};
   for (const auto& step : steps) {
@@ -284,6 +284,17 @@ TEST(Distributed, TlsAndMutualTlsOnTheLinks) {
       absl::StrCat("STAMPEDE_TLS_CERT=", d, "/agent.pem"),
       absl::StrCat("STAMPEDE_TLS_KEY=", d, "/agent.key")};
   ASSERT_TRUE(AgentListed(address, client_env, "trusted"));
+  // Under mutual TLS a name is bound to the certificate: the same certificate cannot register
+  // another name (and so cannot take over another agent's runs and plans).
+  auto impostor = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", address,
+                                       "--name", "eastus-1", "--region", "eastus", "--tls-ca",
+                                       d + "/ca.pem", "--tls-cert", d + "/agent.pem",
+                                       "--tls-key", d + "/agent.key"});
+  ASSERT_TRUE(impostor.ok());
+  auto refused = impostor->Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_NE(*refused, 0);
+  EXPECT_THAT(impostor->output(), HasSubstr("is not a name of its client certificate"));
   std::ofstream(dir / "payload.json") << "{}";
   std::ofstream(dir / "plan.json") << absl::StrCat(
       R"({"name": "tls", "target": {"url": "http://127.0.0.1:)", target_port,

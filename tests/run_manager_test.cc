@@ -111,17 +111,31 @@ class FakeAgent {
   const std::string& name() const { return name_; }
   FakeConnection& connection() { return *connections_.back(); }
 
-  // A new connection (the first, or a reconnect): Register, as AgentLinkService does.
-  void Connect() {
+  // A new connection (the first, or a reconnect of the same process holding `active_runs`):
+  // Register, as AgentLinkService does.
+  void Connect(const std::vector<std::string>& active_runs = {}) {
+    auto session = TryConnect(active_runs);
+    ASSERT_TRUE(session.ok()) << session.status();
+  }
+  absl::StatusOr<std::shared_ptr<AgentSession>> TryConnect(
+      const std::vector<std::string>& active_runs = {}) {
     connections_.push_back(std::make_unique<FakeConnection>(manager_, clock_));
     Register reg;
     reg.set_name(name_);
     reg.set_region("eastus");
     reg.set_cores(1);
+    reg.set_instance_id(absl::StrCat(name_, "-process-", process_));
+    for (const std::string& run : active_runs) reg.add_active_runs(run);
     auto session = manager_->RegisterAgent(reg, connections_.back().get());
-    ASSERT_TRUE(session.ok()) << session.status();
+    if (!session.ok()) return session.status();
     session_ = *session;
     connections_.back()->set_session(session_.get());
+    return session;
+  }
+  // The agent process died and a new one (same name, new instance id) starts.
+  void Restart() {
+    if (session_ != nullptr) session_->Close();
+    ++process_;
   }
   // The stream ended, as AgentLinkService sees it.
   void Disconnect() { session_->Close(); }
@@ -167,6 +181,7 @@ class FakeAgent {
   const std::string name_;
   std::vector<std::unique_ptr<FakeConnection>> connections_;  // kept: sessions point at them
   std::shared_ptr<AgentSession> session_;
+  int process_ = 1;
 };
 
 // A resolved plan (payload loaded), as `stampede run` sends it. No request is ever made.
@@ -235,6 +250,9 @@ class RunManagerTest : public ::testing::Test {
     EXPECT_TRUE(row.ok()) << row.status();
     return row.ok() ? row->state() : "";
   }
+  // Batches are acknowledged (and count towards an agent's finish) once the store has committed
+  // them: wait for that.
+  void Committed() { ASSERT_TRUE(store_->Flush().ok()); }
   std::string ListedState(const std::string& agent) {
     for (const AgentInfo& a : manager_->ListAgents()) {
       if (a.name() == agent) return a.state();
@@ -272,6 +290,7 @@ TEST_F(RunManagerTest, BatchesAndFinishFinishTheRunOnTheNextTick) {
   EXPECT_EQ(AgentState(run, "a"), "running");
   EXPECT_FALSE(Done(run));
   a.SendBatch(run, 2, 5);
+  Committed();
   EXPECT_EQ(AgentState(run, "a"), "finished");
   // Its finish is acknowledged once the last batch is counted, so the agent can forget the run.
   EXPECT_TRUE(a.connection()
@@ -297,6 +316,7 @@ TEST_F(RunManagerTest, DisconnectedAgentIsLostOnlyAfterTheGrace) {
   const std::string run = StartRun();
   a.SendBatch(run, 0, 4);
   a.SendFinished(run, 1);
+  Committed();
   clock_.AdvanceNs(1'000 * kMs);
   b.SendBatch(run, 0, 3);
   b.Disconnect();
@@ -349,7 +369,7 @@ TEST_F(RunManagerTest, AgentReconnectingWithinTheGraceKeepsItsRun) {
   a.Disconnect();
   clock_.AdvanceNs(kGraceNs - kMs);
   manager_->Tick();
-  a.Connect();
+  a.Connect({run});  // the same process, still holding the run
   EXPECT_EQ(ListedState("a"), absl::StrCat("running ", run));
   // Past the grace counted from the disconnect: the reconnect cancelled it.
   clock_.AdvanceNs(kGraceNs - kMs);
@@ -359,6 +379,7 @@ TEST_F(RunManagerTest, AgentReconnectingWithinTheGraceKeepsItsRun) {
   a.SendBatch(run, 0, 5);
   a.SendBatch(run, 1, 5);
   a.SendFinished(run, 2);
+  Committed();
   manager_->Tick();
   ASSERT_TRUE(Done(run));
   EXPECT_EQ(RunStateName(run), "finished");
@@ -385,6 +406,7 @@ TEST_F(RunManagerTest, AbortEndsTheRunAsAborted) {
   // It stops and reports what it sent.
   a.SendBatch(run, 1, 2);
   a.SendFinished(run, 2);
+  Committed();
   manager_->Tick();
   ASSERT_TRUE(Done(run));
   const RunReport report = Report(run);
@@ -417,6 +439,7 @@ TEST_F(RunManagerTest, AgentThatFailsCarriesItsReasonIntoTheReport) {
   a.SendFinished(run, 0, "agent is busy with another run");
   b.SendBatch(run, 0, 3);
   b.SendFinished(run, 1);
+  Committed();
   manager_->Tick();
   ASSERT_TRUE(Done(run));
   EXPECT_EQ(AgentState(run, "a"), "failed: agent is busy with another run");
@@ -424,6 +447,312 @@ TEST_F(RunManagerTest, AgentThatFailsCarriesItsReasonIntoTheReport) {
   const RunReport report = Report(run);
   EXPECT_EQ(report.state(), "finished-with-lost-agents");
   EXPECT_THAT(report.threshold_failures(), Contains("agent(s) lost or failed: a"));
+}
+
+// ---- One identity per agent. ----
+
+TEST_F(RunManagerTest, ASecondAgentUnderAConnectedNameIsRefused) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun();
+  FakeAgent impostor(manager_.get(), &clock_, "a");
+  impostor.Restart();  // another process: another instance id
+  auto refused = impostor.TryConnect({run});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("already connected"));
+  // The agent keeps its session and its run.
+  EXPECT_EQ(ListedState("a"), absl::StrCat("running ", run));
+  a.SendBatch(run, 0, 2);
+  Committed();
+  EXPECT_EQ(Report(run).totals().requests(), 2u);
+}
+
+TEST_F(RunManagerTest, ARestartedAgentLosesItsShareAtOnceAndWhatItSpooledStillCounts) {
+  FakeAgent& a = AddAgent("a");
+  FakeAgent& b = AddAgent("b");
+  const std::string run = StartRun();
+  a.SendBatch(run, 0, 5);
+  a.Restart();       // killed mid-run; systemd starts it again under the same name
+  a.Connect({run});  // it lists the run: batch 1 is in its spool on disk
+  EXPECT_EQ(AgentState(run, "a"), "lost") << "a new process does not run the old schedule";
+  EXPECT_EQ(ListedState("a"), "idle");
+  a.SendBatch(run, 1, 3);
+  b.SendBatch(run, 0, 4);
+  b.SendFinished(run, 1);
+  Committed();
+  manager_->Tick();  // no clock moved: the run ends on time, not a grace later
+  ASSERT_TRUE(Done(run));
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "finished-with-lost-agents");
+  EXPECT_EQ(report.totals().requests(), 12u);
+  auto stored = store_->CountRecords(run);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(*stored, 12u);
+}
+
+// ---- Records that arrive late are stored; "lost" means "stopped hearing from". ----
+
+TEST_F(RunManagerTest, ALostAgentThatComesBackWithEverythingFinishesTheRunAfterAll) {
+  FakeAgent& a = AddAgent("a");
+  FakeAgent& b = AddAgent("b");
+  const std::string run = StartRun();
+  a.SendBatch(run, 0, 5);
+  a.Disconnect();  // a partition longer than the grace
+  b.SendBatch(run, 0, 4);
+  b.SendFinished(run, 1);
+  Committed();
+  clock_.AdvanceNs(kGraceNs + kMs);
+  b.Heartbeat();
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  EXPECT_EQ(RunStateName(run), "finished-with-lost-agents");
+  EXPECT_EQ(Report(run).totals().requests(), 9u);
+
+  // The partition heals: the same process reconnects and delivers what it held.
+  a.Connect({run});
+  a.SendBatch(run, 0, 5);  // acknowledged before the partition? Not here: counted once anyway
+  a.SendBatch(run, 1, 6);
+  a.SendFinished(run, 2);
+  Committed();
+  EXPECT_TRUE(a.connection()
+                  .WaitFor([&](const CoordinatorMessage& m) { return m.finish_ack() == run; })
+                  .has_value());
+  manager_->Tick();  // the stored report is rebuilt with the late records
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "finished");
+  EXPECT_EQ(AgentState(run, "a"), "finished");
+  EXPECT_EQ(report.totals().requests(), 15u);
+  EXPECT_THAT(report.threshold_failures(), ::testing::IsEmpty());
+  EXPECT_EQ(StoredState(run), "finished");
+  auto stored_report = store_->GetReport(run);
+  ASSERT_TRUE(stored_report.ok());
+  EXPECT_EQ(stored_report->totals().requests(), 15u);
+}
+
+// ---- A link that no message can break. ----
+
+struct BadBatch {
+  const char* name;
+  std::function<void(RecordBatch*)> spoil;
+  absl::StatusCode code;
+  const char* reason;  // a part of the refusal's message
+};
+
+class RunManagerBadBatchTest : public RunManagerTest,
+                               public ::testing::WithParamInterface<BadBatch> {};
+
+TEST_P(RunManagerBadBatchTest, IsRefusedWholeAndNothingOfItIsStored) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun();
+  AgentMessage m;
+  RecordBatch* b = m.mutable_batch();
+  b->set_run_id(run);
+  b->set_agent_id("a");
+  b->set_seq(0);
+  b->set_base_time_ns(clock_.WallNs() + kAgentClockAheadNs);
+  for (int i = 0; i < 3; ++i) {
+    b->add_start_offset_ns(i * kMs);
+    b->add_latency_us(1000);
+    b->add_service_us(900);
+    b->add_status(200);
+    b->add_error(ERROR_NONE);
+    b->add_bytes_sent(10);
+    b->add_bytes_received(20);
+    b->add_stage(0);
+    b->add_worker(0);
+  }
+  GetParam().spoil(b);
+  a.Send(m);
+  auto rejected =
+      a.connection().WaitFor([](const CoordinatorMessage& c) { return c.has_batch_rejected(); });
+  ASSERT_TRUE(rejected.has_value());
+  EXPECT_EQ(rejected->batch_rejected().code(), static_cast<int>(GetParam().code));
+  EXPECT_THAT(rejected->batch_rejected().reason(), ::testing::HasSubstr(GetParam().reason));
+  EXPECT_EQ(manager_->rejected_batches(), 1u);
+  Committed();
+  EXPECT_EQ(*store_->CountRecords(run), 0u);
+  EXPECT_EQ(Report(run).totals().requests(), 0u);
+  // The link still works: a good batch is stored and acknowledged.
+  a.SendBatch(run, 0, 2);
+  Committed();
+  EXPECT_TRUE(a.connection()
+                  .WaitFor([&](const CoordinatorMessage& c) {
+                    return c.has_ack() && c.ack().run_id() == run && c.ack().seq() == 0;
+                  })
+                  .has_value());
+  EXPECT_EQ(*store_->CountRecords(run), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Findings, RunManagerBadBatchTest,
+    ::testing::Values(
+        BadBatch{"seq_2_64_minus_1", [](RecordBatch* b) { b->set_seq(UINT64_MAX); },
+                 absl::StatusCode::kInvalidArgument, "batch.seq"},
+        BadBatch{"seq_2_40", [](RecordBatch* b) { b->set_seq(uint64_t{1} << 40); },
+                 absl::StatusCode::kInvalidArgument, "batch.seq"},
+        BadBatch{"short_status_column", [](RecordBatch* b) { b->mutable_status()->RemoveLast(); },
+                 absl::StatusCode::kInvalidArgument, "batch.status: 2 values for 3 records"},
+        BadBatch{"status_999", [](RecordBatch* b) { b->set_status(1, 999); },
+                 absl::StatusCode::kInvalidArgument, "batch.status[1]: 999"},
+        BadBatch{"unknown_error_class",
+                 [](RecordBatch* b) { b->set_error(2, static_cast<ErrorClass>(42)); },
+                 absl::StatusCode::kInvalidArgument, "batch.error[2]"},
+        BadBatch{"latency_minus_1", [](RecordBatch* b) { b->set_latency_us(0, 4294967295u); },
+                 absl::StatusCode::kInvalidArgument, "batch.latencyUs[0]"},
+        BadBatch{"service_beyond_latency", [](RecordBatch* b) { b->set_service_us(0, 5000); },
+                 absl::StatusCode::kInvalidArgument, "batch.serviceUs[0]"},
+        BadBatch{"timestamp_from_1868",
+                 [](RecordBatch* b) { b->set_base_time_ns(-3'200'000'000'000'000'000); },
+                 absl::StatusCode::kInvalidArgument, "batch.startOffsetNs[0]"},
+        BadBatch{"stage_beyond_the_plan", [](RecordBatch* b) { b->set_stage(0, 7); },
+                 absl::StatusCode::kInvalidArgument, "batch.stage[0]"},
+        BadBatch{"another_agents_batch", [](RecordBatch* b) { b->set_agent_id("b"); },
+                 absl::StatusCode::kInvalidArgument, "batch.agentId"},
+        BadBatch{"unknown_run", [](RecordBatch* b) { b->set_run_id("r-nobody-started"); },
+                 absl::StatusCode::kNotFound, "not known here"}),
+    [](const ::testing::TestParamInfo<BadBatch>& info) { return info.param.name; });
+
+TEST_F(RunManagerTest, RegistrationsWithHostileFieldsAreRefusedNamingTheField) {
+  struct Case {
+    std::function<void(Register*)> spoil;
+    const char* field;
+  };
+  const std::vector<Case> cases = {
+      {[](Register* r) { r->set_name(std::string(1 << 20, 'x')); }, "register.name"},
+      {[](Register* r) { r->set_name(""); }, "register.name"},
+      {[](Register* r) { r->set_name("bad\nname"); }, "register.name"},
+      {[](Register* r) { r->set_region(std::string(1 << 20, 'r')); }, "register.region"},
+      {[](Register* r) { (*r->mutable_labels())["k"] = std::string(4096, 'v'); },
+       "register.labels.k"},
+      {[](Register* r) { r->set_instance_id(std::string(100, 'i')); }, "register.instanceId"},
+  };
+  for (const Case& c : cases) {
+    FakeConnection connection(manager_.get(), &clock_);
+    Register reg;
+    reg.set_name("ok-name");
+    reg.set_region("eastus");
+    c.spoil(&reg);
+    auto session = manager_->RegisterAgent(reg, &connection);
+    ASSERT_FALSE(session.ok()) << c.field;
+    EXPECT_EQ(session.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(std::string(session.status().message()), ::testing::HasSubstr(c.field));
+    EXPECT_LT(session.status().message().size(), 300u) << "the message quotes a short excerpt";
+  }
+  EXPECT_THAT(manager_->ListAgents(), ::testing::IsEmpty());
+}
+
+// ---- A coordinator restarted on the same store. ----
+
+TEST_F(RunManagerTest, ARestartedCoordinatorResumesTheRunAndStoresEachRecordOnce) {
+  std::string run;
+  {
+    FakeAgent a(manager_.get(), &clock_, "a");
+    a.Connect();
+    run = StartRun();
+    a.SendBatch(run, 0, 5);
+    a.SendBatch(run, 1, 5);
+    Committed();
+    a.Disconnect();
+  }
+  // The coordinator dies (nothing finalised) and a new one opens the same store.
+  manager_.reset();
+  RunManagerOptions options;
+  options.agent_grace = kGrace;
+  options.monitor_thread = false;
+  manager_ = std::make_unique<RunManager>(store_.get(), &clock_, options);
+  ASSERT_TRUE(manager_->Recover(RecoveryMode::kResume).ok());
+  EXPECT_EQ(RunStateName(run), "running");
+  EXPECT_EQ(Report(run).totals().requests(), 10u) << "the merged view is rebuilt from the store";
+  manager_->Tick();
+  EXPECT_FALSE(Done(run)) << "its agent has the resume grace to come back";
+
+  // The same agent process comes back, resends what it had not had acknowledged (batch 1) and
+  // the rest.
+  FakeAgent& a = AddAgent("a");
+  a.Disconnect();
+  a.Connect({run});
+  EXPECT_EQ(ListedState("a"), absl::StrCat("running ", run)) << "busy with its old run";
+  a.SendBatch(run, 1, 5);
+  a.SendBatch(run, 2, 5);
+  a.SendFinished(run, 3);
+  Committed();
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "finished");
+  EXPECT_EQ(report.totals().requests(), 15u);
+  EXPECT_EQ(*store_->CountRecords(run), 15u);
+  EXPECT_EQ(StoredState(run), "finished");
+}
+
+TEST_F(RunManagerTest, ARunWhoseAgentsDoNotComeBackIsInterruptedNotLeftRunning) {
+  std::string run;
+  {
+    FakeAgent a(manager_.get(), &clock_, "a");
+    a.Connect();
+    run = StartRun();
+    a.SendBatch(run, 0, 5);
+    Committed();
+    a.Disconnect();
+  }
+  manager_.reset();
+  RunManagerOptions options;
+  options.agent_grace = kGrace;
+  options.resume_grace = absl::Seconds(30);
+  options.monitor_thread = false;
+  manager_ = std::make_unique<RunManager>(store_.get(), &clock_, options);
+  ASSERT_TRUE(manager_->Recover(RecoveryMode::kResume).ok());
+  clock_.AdvanceNs(29'000 * kMs);
+  manager_->Tick();
+  EXPECT_FALSE(Done(run));
+  clock_.AdvanceNs(1'001 * kMs);
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "interrupted");
+  EXPECT_EQ(report.totals().requests(), 5u) << "what was stored is reported";
+  EXPECT_THAT(report.threshold_failures(), Contains(::testing::HasSubstr("did not come back")));
+  EXPECT_EQ(StoredState(run), "interrupted");
+}
+
+TEST_F(RunManagerTest, AbortingARecoveredRunDoesNotWaitForAgentsThatAreNotThere) {
+  std::string run;
+  {
+    FakeAgent a(manager_.get(), &clock_, "a");
+    a.Connect();
+    run = StartRun();
+    a.Disconnect();
+  }
+  manager_.reset();
+  RunManagerOptions options;
+  options.monitor_thread = false;
+  manager_ = std::make_unique<RunManager>(store_.get(), &clock_, options);
+  ASSERT_TRUE(manager_->Recover(RecoveryMode::kResume).ok());
+  ASSERT_TRUE(manager_->Abort(run).ok());
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  EXPECT_EQ(RunStateName(run), "aborted");
+}
+
+TEST_F(RunManagerTest, AnEmbeddedCoordinatorFinalizesWhatACrashedEmbeddedRunLeft) {
+  std::string run;
+  {
+    FakeAgent a(manager_.get(), &clock_, "a");
+    a.Connect();
+    run = StartRun();
+    a.SendBatch(run, 0, 3);
+    Committed();
+    a.Disconnect();
+  }
+  manager_.reset();
+  RunManagerOptions options;
+  options.monitor_thread = false;
+  manager_ = std::make_unique<RunManager>(store_.get(), &clock_, options);
+  ASSERT_TRUE(manager_->Recover(RecoveryMode::kInterrupt).ok());
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  EXPECT_EQ(RunStateName(run), "interrupted");
+  EXPECT_EQ(StoredState(run), "interrupted");
 }
 
 }  // namespace

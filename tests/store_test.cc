@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/error_names.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "tests/support/e2e.h"
@@ -157,14 +158,17 @@ TEST_F(StoreTest, CreatesSchemaInWalModeWithVersion) {
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
   RawDb raw(DbPath());
-  EXPECT_EQ(raw.One("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.One("PRAGMA user_version"), "2");
   EXPECT_EQ(raw.One("PRAGMA journal_mode"), "wal");
   EXPECT_THAT(raw.Rows("SELECT name FROM pragma_table_info('runs') ORDER BY cid"),
               ElementsAre("run_id", "plan_name", "state", "started_ns", "ended_ns", "requests",
                           "errors", "agents", "plan_json", "report"));
   EXPECT_THAT(raw.Rows("SELECT name FROM pragma_table_info('run_agents') ORDER BY cid"),
               ElementsAre("run_id", "agent_id", "name", "region", "labels", "clock_offset_ns",
-                          "clock_uncertainty_ns", "state", "requests", "errors"));
+                          "clock_uncertainty_ns", "state", "requests", "errors", "instance_id",
+                          "expected_batches"));
+  EXPECT_THAT(raw.Rows("SELECT name FROM pragma_table_info('batches') ORDER BY cid"),
+              ElementsAre("run_id", "agent_id", "seq", "records", "late", "dropped"));
   EXPECT_THAT(
       raw.Rows("SELECT name FROM pragma_table_info('records') ORDER BY cid"),
       ElementsAre("run_id", "agent", "region", "ts_ns", "latency_us", "service_us", "status",
@@ -177,9 +181,9 @@ TEST_F(StoreTest, ReopenKeepsRunsAndRecords) {
   {
     std::unique_ptr<Store> store = OpenStore();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}").ok());
-    store->AppendRecords("r1", Agent("a1", "east-1", "eastus"),
-                         MakeBatch("r1", 0, kBaseNs, {{0}, {1000}, {2000}}));
+    ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}", {}).ok());
+    store->AppendBatch("r1", Agent("a1", "east-1", "eastus"),
+                       MakeBatch("r1", 0, kBaseNs, {{0}, {1000}, {2000}}), nullptr);
     // No Flush: destroying the store drains what was appended.
   }
   std::unique_ptr<Store> store = OpenStore();
@@ -206,12 +210,12 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   ASSERT_NE(OpenStore(), nullptr);
   {
     RawDb raw(DbPath());
-    raw.Exec("PRAGMA user_version = 2");
+    raw.Exec("PRAGMA user_version = 3");
   }
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(DbPath().string());
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.status().message(), HasSubstr(DbPath().string()));
-  EXPECT_THAT(store.status().message(), HasSubstr("schema version 2"));
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 3"));
 }
 
 TEST_F(StoreTest, ForeignSqliteDatabaseIsRefused) {
@@ -239,12 +243,12 @@ TEST_F(StoreTest, MissingFolderNamesThePath) {
 TEST_F(StoreTest, RunsCrudAndNewestFirst) {
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateRun(Summary("r-old", "finished", kBaseNs), "{\"name\":\"a\"}").ok());
-  ASSERT_TRUE(store->CreateRun(Summary("r-mid", "running", kBaseNs + 10), "{}").ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r-old", "finished", kBaseNs), "{\"name\":\"a\"}", {}).ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r-mid", "running", kBaseNs + 10), "{}", {}).ok());
   // Not started yet (started_ns 0): still the newest.
-  ASSERT_TRUE(store->CreateRun(Summary("r-new", "pending", 0), "{}").ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r-new", "pending", 0), "{}", {}).ok());
 
-  absl::Status duplicate = store->CreateRun(Summary("r-mid", "running", 1), "{}");
+  absl::Status duplicate = store->CreateRun(Summary("r-mid", "running", 1), "{}", {});
   EXPECT_EQ(duplicate.code(), absl::StatusCode::kAlreadyExists) << duplicate;
   EXPECT_THAT(duplicate.message(), HasSubstr("r-mid"));
 
@@ -273,13 +277,14 @@ TEST_F(StoreTest, RunsCrudAndNewestFirst) {
   EXPECT_THAT(missing.message(), HasSubstr("\"r-none\""));
   absl::StatusOr<RunSummary> unknown = store->GetRun("r-none");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store->CreateRun(Summary("", "x", 0), "{}").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->CreateRun(Summary("", "x", 0), "{}", {}).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(StoreTest, PutRunAgentUpserts) {
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}").ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}", {}).ok());
   AgentResult result;
   result.mutable_agent()->set_id("a7");
   result.mutable_agent()->set_name("westeurope-1");
@@ -298,7 +303,7 @@ TEST_F(StoreTest, PutRunAgentUpserts) {
   RawDb raw(DbPath());
   EXPECT_THAT(raw.Rows("SELECT * FROM run_agents"),
               ElementsAre("r1|a7|westeurope-1|westeurope|pool=spot,zone=2|-1500|300|finished|"
-                          "900|12"));
+                          "900|12|NULL|NULL"));
   absl::Status unknown = store->PutRunAgent("r-none", result);
   EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound) << unknown;
   EXPECT_THAT(unknown.message(), HasSubstr("\"r-none\""));
@@ -311,7 +316,7 @@ TEST_F(StoreTest, ReportRoundTripAndNotFound) {
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(unknown.status().message(), "run \"r-ghost\" not found");
 
-  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}").ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}", {}).ok());
   absl::StatusOr<RunReport> pending = store->GetReport("r1");
   EXPECT_EQ(pending.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(pending.status().message(), "run \"r1\" has no report yet");
@@ -351,7 +356,7 @@ TEST_F(StoreTest, ConcurrentAppendsAreStoredExactlyOnce) {
   constexpr int kPerBatch = 1000;
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}").ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}", {}).ok());
   // Latencies differ per thread, batch and record, so a lost or doubled batch changes the sum.
   const auto latency = [](int t, int b, int i) -> uint32_t {
     return static_cast<uint32_t>((t * 7919 + b * 104729 + i * 31) % 250'000 + 1);
@@ -368,7 +373,7 @@ TEST_F(StoreTest, ConcurrentAppendsAreStoredExactlyOnce) {
           records[i].offset_ns = static_cast<int64_t>(b) * 1'000'000'000 + i * 1000;
           records[i].latency_us = latency(t, b, i);
         }
-        store->AppendRecords("r1", agent, MakeBatch("r1", b, kBaseNs, records));
+        store->AppendBatch("r1", agent, MakeBatch("r1", b, kBaseNs, records), nullptr);
         if (b == kBatches / 2) {
           // Flush from several threads while others append: each sees its own rows committed.
           if (!store->Flush().ok()) ++flush_failures;
@@ -418,7 +423,8 @@ TEST_F(StoreTest, InterleavedRunsAndOddBatchSizes) {
       expected[run].first += 1;
       expected[run].second += records[i].latency_us;
     }
-    store->AppendRecords(run, agent, MakeBatch(run, seq++, kBaseNs + size * 1'000'000, records));
+    store->AppendBatch(run, agent, MakeBatch(run, seq++, kBaseNs + size * 1'000'000, records),
+                       nullptr);
   }
   ASSERT_TRUE(store->Flush().ok());
   RawDb raw(DbPath());
@@ -435,10 +441,10 @@ TEST_F(StoreTest, TimestampsAreCorrectedByTheClockOffset) {
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
   // Agent "ahead" runs 2 s ahead of the coordinator, "behind" 3 ms behind.
-  store->AppendRecords("r1", Agent("a1", "ahead", "eastus", 2'000'000'000),
-                       MakeBatch("r1", 0, kBaseNs, {{0}, {1500}, {1'000'000'000}}));
-  store->AppendRecords("r1", Agent("a2", "behind", "westeurope", -3'000'000),
-                       MakeBatch("r1", 0, kBaseNs + 7, {{0}, {42}}));
+  store->AppendBatch("r1", Agent("a1", "ahead", "eastus", 2'000'000'000),
+                     MakeBatch("r1", 0, kBaseNs, {{0}, {1500}, {1'000'000'000}}), nullptr);
+  store->AppendBatch("r1", Agent("a2", "behind", "westeurope", -3'000'000),
+                     MakeBatch("r1", 0, kBaseNs + 7, {{0}, {42}}), nullptr);
   ASSERT_TRUE(store->Flush().ok());
   RawDb raw(DbPath());
   EXPECT_THAT(raw.Rows("SELECT ts_ns FROM records WHERE agent = 'ahead' ORDER BY ts_ns"),
@@ -467,7 +473,8 @@ TEST_F(StoreTest, StoresEveryColumnAndErrorNames) {
   odd.offset_ns = 99;
   odd.error = static_cast<ErrorClass>(77);
   records.push_back(odd);
-  store->AppendRecords("r1", Agent("a1", "east-1", "eastus"), MakeBatch("r1", 0, kBaseNs, records));
+  store->AppendBatch("r1", Agent("a1", "east-1", "eastus"), MakeBatch("r1", 0, kBaseNs, records),
+                     nullptr);
   ASSERT_TRUE(store->Flush().ok());
   RawDb raw(DbPath());
   EXPECT_THAT(
@@ -486,14 +493,14 @@ TEST_F(StoreTest, StoresEveryColumnAndErrorNames) {
 TEST_F(StoreTest, MetadataWritesAreNotStarvedByIngest) {
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}").ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}", {}).ok());
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> appended{0};
   std::thread producer([&] {
     std::vector<TestRecord> records(2000);
     const AgentMeta agent = Agent("a1", "east-1", "eastus");
     for (uint64_t seq = 0; !stop.load(); ++seq) {
-      store->AppendRecords("r1", agent, MakeBatch("r1", seq, kBaseNs, records));
+      store->AppendBatch("r1", agent, MakeBatch("r1", seq, kBaseNs, records), nullptr);
       appended += records.size();
     }
   });
@@ -501,8 +508,8 @@ TEST_F(StoreTest, MetadataWritesAreNotStarvedByIngest) {
   // this thread right before each update makes sure the writer is busy when it comes.
   const std::vector<TestRecord> burst(20'000);
   for (int i = 0; i < 20; ++i) {
-    store->AppendRecords("r1", Agent("a2", "west-1", "westeurope"),
-                         MakeBatch("r1", i, kBaseNs, burst));
+    store->AppendBatch("r1", Agent("a2", "west-1", "westeurope"),
+                       MakeBatch("r1", i, kBaseNs, burst), nullptr);
     appended += burst.size();
     RunSummary summary = Summary("r1", "running", kBaseNs);
     summary.set_requests(i);
@@ -524,7 +531,8 @@ TEST_F(StoreTest, WriteErrorIsReturnedByFlush) {
     RawDb raw(DbPath());
     raw.Exec("DROP TABLE records");
   }
-  store->AppendRecords("r1", Agent("a1", "east-1", "eastus"), MakeBatch("r1", 0, kBaseNs, {{0}}));
+  store->AppendBatch("r1", Agent("a1", "east-1", "eastus"), MakeBatch("r1", 0, kBaseNs, {{0}}),
+                     nullptr);
   absl::Status status = store->Flush();
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(status.message(), HasSubstr("records"));
@@ -566,8 +574,8 @@ TEST_F(StoreTest, EveryQueryInDocsRuns) {
 
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateRun(Summary("r1", "finished", kBaseNs), "{}").ok());
-  ASSERT_TRUE(store->CreateRun(Summary("r0", "finished", kBaseNs - 1), "{}").ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r1", "finished", kBaseNs), "{}", {}).ok());
+  ASSERT_TRUE(store->CreateRun(Summary("r0", "finished", kBaseNs - 1), "{}", {}).ok());
   // Per agent and stage, latencies 1..100 ms in a shuffled order over 4 seconds: the nearest-rank
   // p50/p90/p99 of each stage are 50/90/99 ms whatever the order.
   const std::vector<AgentMeta> agents = {Agent("a1", "east-1", "eastus", 5000),
@@ -584,10 +592,10 @@ TEST_F(StoreTest, EveryQueryInDocsRuns) {
         r.stage = stage;
         records.push_back(r);
       }
-      store->AppendRecords("r1", agent, MakeBatch("r1", stage, kBaseNs, records));
+      store->AppendBatch("r1", agent, MakeBatch("r1", stage, kBaseNs, records), nullptr);
     }
   }
-  store->AppendRecords("r0", agents[0], MakeBatch("r0", 0, kBaseNs, {{0, 999'000}}));
+  store->AppendBatch("r0", agents[0], MakeBatch("r0", 0, kBaseNs, {{0, 999'000}}), nullptr);
   ASSERT_TRUE(store->Flush().ok());
 
   RawDb raw(DbPath());
@@ -625,6 +633,145 @@ TEST_F(StoreTest, EveryQueryInDocsRuns) {
               ElementsAre("east-1|eastus|200|20|10.0", "west-1|westeurope|200|20|10.0"));
   EXPECT_THAT(results["status_code_counts"],
               ElementsAre("200|none|360|90.0", "503|http_5xx|40|10.0"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ledger of committed batches, and what a restarted coordinator reads back.
+
+TEST_F(StoreTest, ABatchIsStoredOnceAndItsCallbackRunsAfterTheCommit) {
+  std::unique_ptr<Store> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateRun(Summary("r1", "running", kBaseNs), "{}", {}).ok());
+  const AgentMeta agent = Agent("a1", "east-1", "eastus");
+  RecordBatch batch = MakeBatch("r1", 7, kBaseNs, {{0}, {1000}, {2000}});
+  batch.set_late(4);
+  batch.set_dropped(1);
+  std::vector<std::pair<uint64_t, absl::Status>> committed;
+  absl::Mutex mu;
+  auto callback = [&](uint64_t tag) {
+    return [&, tag](const absl::Status& status) {
+      // Committed already: a reader on another connection sees the rows.
+      RawDb raw(DbPath());
+      EXPECT_EQ(raw.One("SELECT COUNT(*) FROM records"), "3");
+      absl::MutexLock lock(&mu);
+      committed.emplace_back(tag, status);
+    };
+  };
+  store->AppendBatch("r1", agent, batch, callback(1));
+  store->AppendBatch("r1", agent, batch, callback(2));  // a resend: nothing stored twice
+  ASSERT_TRUE(store->Flush().ok());
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(committed.size(), 2u) << "Flush returns after the callbacks of earlier batches";
+    EXPECT_TRUE(committed[0].second.ok());
+    EXPECT_TRUE(committed[1].second.ok());
+  }
+  EXPECT_EQ(*store->CountRecords("r1"), 3u);
+  RawDb raw(DbPath());
+  EXPECT_THAT(raw.Rows("SELECT * FROM batches"), ElementsAre("r1|a1|7|3|4|1"));
+  // A batch with no records still has its ledger row (it may carry late and dropped counts).
+  RecordBatch empty = MakeBatch("r1", 8, kBaseNs, {});
+  empty.set_dropped(5);
+  store->AppendBatch("r1", agent, empty, nullptr);
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(raw.One("SELECT COUNT(*) FROM batches"), "2");
+}
+
+TEST_F(StoreTest, ARunItsAgentsAndItsLedgerAreReadBackAfterARestart) {
+  {
+    std::unique_ptr<Store> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    StoredRunAgent a;
+    a.info.set_id("east-1");
+    a.info.set_name("east-1");
+    a.info.set_region("eastus");
+    (*a.info.mutable_labels())["pool"] = "spot";
+    a.info.set_clock_offset_ns(2'000'000);
+    a.info.set_clock_uncertainty_ns(40'000);
+    a.instance_id = "p-1";
+    a.state = "running";
+    StoredRunAgent b = a;
+    b.info.set_id("west-1");
+    b.info.set_name("west-1");
+    b.info.set_region("westeurope");
+    b.instance_id = "p-2";
+    ASSERT_TRUE(
+        store->CreateRun(Summary("r1", "running", kBaseNs), R"({"name":"p"})", {a, b}).ok());
+    ASSERT_TRUE(store->CreateRun(Summary("r0", "finished", kBaseNs), "{}", {}).ok());
+    ASSERT_TRUE(store->UpdateRunAgent("r1", "west-1", "finished", 2).ok());
+    EXPECT_EQ(store->UpdateRunAgent("r1", "nobody", "lost", std::nullopt).code(),
+              absl::StatusCode::kNotFound);
+    const AgentMeta east = Agent("east-1", "east-1", "eastus", 2'000'000);
+    store->AppendBatch("r1", east, MakeBatch("r1", 0, kBaseNs + 2'000'000, {{0}, {5'000'000}}),
+                       nullptr);
+    store->AppendBatch("r1", Agent("west-1", "west-1", "westeurope"),
+                       MakeBatch("r1", 0, kBaseNs, {{1'000'000}}), nullptr);
+    // No Flush: the process dies; what was appended is drained when the store closes.
+  }
+  std::unique_ptr<Store> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::vector<StoredRun>> runs = store->LoadUnfinishedRuns();
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 1u) << "finished runs are not reloaded";
+  const StoredRun& run = (*runs)[0];
+  EXPECT_EQ(run.summary.run_id(), "r1");
+  EXPECT_EQ(run.plan_json, R"({"name":"p"})");
+  ASSERT_EQ(run.agents.size(), 2u);
+  EXPECT_EQ(run.agents[0].info.name(), "east-1");
+  EXPECT_EQ(run.agents[0].info.labels().at("pool"), "spot");
+  EXPECT_EQ(run.agents[0].info.clock_offset_ns(), 2'000'000);
+  EXPECT_EQ(run.agents[0].instance_id, "p-1");
+  EXPECT_EQ(run.agents[0].state, "running");
+  EXPECT_FALSE(run.agents[0].expected_batches.has_value());
+  EXPECT_EQ(run.agents[1].state, "finished");
+  EXPECT_EQ(run.agents[1].expected_batches, 2u);
+  EXPECT_EQ(run.batches.size(), 2u);
+
+  // The records come back on the coordinator's timeline, agent by agent.
+  std::map<std::string, std::vector<int64_t>> times;
+  ASSERT_TRUE(store
+                  ->ReadRecords("r1", 1,
+                                [&](const std::string& agent, const RecordBatch& b) {
+                                  EXPECT_EQ(b.base_time_ns(), 0);
+                                  for (int64_t t : b.start_offset_ns()) times[agent].push_back(t);
+                                })
+                  .ok());
+  EXPECT_THAT(times["east-1"], ElementsAre(kBaseNs, kBaseNs + 5'000'000));
+  EXPECT_THAT(times["west-1"], ElementsAre(kBaseNs + 1'000'000));
+}
+
+TEST_F(StoreTest, AStoreOfTheFirstSchemaIsUpgradedInPlace) {
+  {
+    // Schema 1 as an older build wrote it.
+    sqlite3* created = nullptr;
+    ASSERT_EQ(sqlite3_open(DbPath().c_str(), &created), SQLITE_OK);
+    sqlite3_close(created);
+    RawDb raw(DbPath());
+    raw.Exec(
+        "CREATE TABLE runs(run_id TEXT PRIMARY KEY, plan_name TEXT, state TEXT, started_ns "
+        "INTEGER, ended_ns INTEGER, requests INTEGER, errors INTEGER, agents INTEGER, plan_json "
+        "TEXT, report BLOB)");
+    raw.Exec(
+        "CREATE TABLE run_agents(run_id TEXT, agent_id TEXT, name TEXT, region TEXT, labels "
+        "TEXT, clock_offset_ns INTEGER, clock_uncertainty_ns INTEGER, state TEXT, requests "
+        "INTEGER, errors INTEGER, PRIMARY KEY(run_id, agent_id))");
+    raw.Exec(
+        "CREATE TABLE records(run_id TEXT, agent TEXT, region TEXT, ts_ns INTEGER, latency_us "
+        "INTEGER, service_us INTEGER, status INTEGER, error TEXT, error_code INTEGER, "
+        "bytes_sent INTEGER, bytes_received INTEGER, stage INTEGER)");
+    raw.Exec("INSERT INTO runs(run_id, state) VALUES ('old', 'finished')");
+    raw.Exec("PRAGMA user_version = 1");
+  }
+  std::unique_ptr<Store> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.One("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.One("SELECT state FROM runs WHERE run_id = 'old'"), "finished");
+  ASSERT_TRUE(store->CreateRun(Summary("new", "running", kBaseNs), "{}", {}).ok());
+  store->AppendBatch("new", Agent("a1", "east-1", "eastus"), MakeBatch("new", 0, kBaseNs, {{0}}),
+                     nullptr);
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(raw.One("SELECT COUNT(*) FROM batches"), "1");
 }
 
 }  // namespace
