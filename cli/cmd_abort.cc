@@ -14,11 +14,13 @@ int CmdAbort(const Args& args) {
       .command = "stampede abort",
       .description = "Stop a run on every agent; it ends as \"aborted\" and is stored as usual.",
       .positionals = {{.name = "RUN", .help = "the run id (`stampede runs` lists them)"}},
-      .flags = {CoordinatorFlag(), TokenFlag()}};
+      .flags = {CoordinatorFlag(), TokenFlag(), TokenFileFlag()}};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;
-  auto client = DialCoordinator(flags->String("--coordinator"), TokenOr(flags->String("--token")));
+  auto token = ResolveToken(*flags);
+  if (!token.ok()) return Fail("abort", token.status(), 2);
+  auto client = DialCoordinator(flags->String("--coordinator"), *token);
   if (!client.ok()) return Fail("abort", client.status(), 3);
   RunRef ref;
   ref.set_token(client->token);

@@ -22,11 +22,14 @@ int CmdAgents(const Args& args) {
       .description =
           "The agents connected to a coordinator: name, region, labels, state, cores "
           "and clock offset.",
-      .flags = {CoordinatorFlag(), TokenFlag(), JsonFlag("print them as a JSON array")}};
+      .flags = {CoordinatorFlag(), TokenFlag(), TokenFileFlag(),
+                JsonFlag("print them as a JSON array")}};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;
-  auto client = DialCoordinator(flags->String("--coordinator"), TokenOr(flags->String("--token")));
+  auto token = ResolveToken(*flags);
+  if (!token.ok()) return Fail("agents", token.status(), 2);
+  auto client = DialCoordinator(flags->String("--coordinator"), *token);
   if (!client.ok()) return Fail("agents", client.status(), 3);
   ListAgentsRequest request;
   request.set_token(client->token);

@@ -30,6 +30,7 @@ int CmdReport(const Args& args) {
                  .help = "write the report to FILE instead of stdout"},
                 CoordinatorFlag(),
                 TokenFlag(),
+                TokenFileFlag(),
                 ReadDbFlag()}};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);

@@ -23,6 +23,7 @@ int RunPlanCommand(const Args& args, std::string* run_id_out) {
       .positionals = {{.name = "PLAN.json", .help = "the plan (`stampede validate` checks it)"}},
       .flags = {EmbeddedCoordinatorFlag(),
                 TokenFlag(),
+                TokenFileFlag(),
                 LocalAgentsFlag(""),
                 EmbeddedDbFlag(),
                 RegionsFlag(),
@@ -40,7 +41,9 @@ int RunPlanCommand(const Args& args, std::string* run_id_out) {
   OutputMode mode{flags->Bool("--json"), flags->Bool("--quiet")};
 
   if (auto address = flags->Get("--coordinator")) {
-    auto client = DialCoordinator(*address, TokenOr(flags->String("--token")));
+    auto token = ResolveToken(*flags);
+    if (!token.ok()) return Fail("run", token.status(), 2);
+    auto client = DialCoordinator(*address, *token);
     if (!client.ok()) return Fail("run", client.status(), 3);
     return StartAndFollow(*client, *plan, mode, run_id_out);
   }

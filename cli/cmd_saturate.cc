@@ -19,8 +19,8 @@
 #include "saturate/options.h"
 #include "saturate/saturation_output.h"
 #include "saturate/search.h"
-#include "saturate/step_plan.h"
 #include "saturate/sizing.h"
+#include "saturate/step_plan.h"
 
 namespace stampede {
 namespace {
@@ -42,6 +42,7 @@ CommandSpec SaturateSpec() {
       .flags = {
           EmbeddedCoordinatorFlag(),
           TokenFlag(),
+          TokenFileFlag(),
           LocalAgentsFlag("2; 1 with --single-client"),
           EmbeddedDbFlag(),
           RegionsFlag(),
@@ -99,7 +100,9 @@ int CmdSaturate(const Args& args) {
   std::string db_path;
   absl::StatusOr<CoordinatorClient> client = absl::UnknownError("not dialled");
   if (auto address = flags->Get("--coordinator")) {
-    client = DialCoordinator(*address, TokenOr(flags->String("--token")));
+    auto token = ResolveToken(*flags);
+    if (!token.ok()) return Fail(token.status(), 2);
+    client = DialCoordinator(*address, *token);
   } else {
     db_path = flags->String("--db");
     const EmbeddedOptions embedded =

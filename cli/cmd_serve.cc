@@ -31,28 +31,53 @@ int CmdServe(const Args& args) {
           {.name = "--token",
            .value = "T",
            .default_help = "$STAMPEDE_TOKEN; empty: no token",
-           .help = "token that agents and clients must present"},
+           .help = "token that agents and clients must present (visible in the process table: "
+                   "prefer --token-file)"},
+          TokenFileFlag(),
           {.name = "--agent-grace",
            .value = "D",
            .default_value = absl::FormatDuration(options.manager.agent_grace),
-           .help = "a disconnected or silent agent is marked lost in its runs after this long"},
+           .help = "an agent not heard from for this long is marked lost in its runs (its "
+                   "records that come later are still stored)"},
+          {.name = "--resume-grace",
+           .value = "D",
+           .default_value = absl::FormatDuration(options.manager.resume_grace),
+           .help = "after a restart, how long the agents of unfinished runs have to come back "
+                   "before those runs end as interrupted"},
+          {.name = "--late-window",
+           .value = "D",
+           .default_value = absl::FormatDuration(options.manager.late_window),
+           .help = "how long after its end a run still takes records that arrive late"},
           {.name = "--tls-cert", .value = "CERT.pem", .help = "TLS certificate (with --tls-key)"},
           {.name = "--tls-key", .value = "KEY.pem", .help = "TLS private key"},
           {.name = "--tls-client-ca",
            .value = "CA.pem",
-           .help = "mutual TLS: agents and clients need a certificate from this CA"}}};
+           .help = "mutual TLS: agents and clients need a certificate from this CA, and an "
+                   "agent registers under a name its certificate carries (CN or SAN)"},
+          {.name = "--insecure-plaintext",
+           .help = "allow a non-loopback --listen without TLS (the token and the plans' bearer "
+                   "keys then cross the network in the clear)"}}};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;
   options.listen = flags->String("--listen");
   options.db_path = flags->String("--db");
-  options.manager.token = TokenOr(flags->String("--token"));
+  auto token = ResolveToken(*flags);
+  if (!token.ok()) return Fail("serve", token.status(), 2);
+  options.manager.token = *token;
+  options.insecure_plaintext = flags->Bool("--insecure-plaintext");
   options.tls.cert = flags->String("--tls-cert");
   options.tls.key = flags->String("--tls-key");
   options.tls.ca = flags->String("--tls-client-ca");
   auto grace = flags->Duration("--agent-grace", absl::Nanoseconds(1));
   if (!grace.ok()) return Fail("serve", grace.status(), 2);
   options.manager.agent_grace = *grace;
+  auto resume = flags->Duration("--resume-grace", absl::Nanoseconds(1));
+  if (!resume.ok()) return Fail("serve", resume.status(), 2);
+  options.manager.resume_grace = *resume;
+  auto late = flags->Duration("--late-window", absl::ZeroDuration());
+  if (!late.ok()) return Fail("serve", late.status(), 2);
+  options.manager.late_window = *late;
   // SIGINT/SIGTERM end the server cleanly (store flushed): taken by a waiting thread.
   sigset_t signals;
   sigemptyset(&signals);
@@ -62,7 +87,9 @@ int CmdServe(const Args& args) {
   auto server = CoordinatorServer::Start(options);
   if (!server.ok()) return Fail("serve", server.status(), ExitCodeFor(server.status()));
   std::cout << "coordinator listening on " << (*server)->address() << ", store " << options.db_path
-            << (options.tls.empty()      ? " (plaintext: use TLS beyond loopback)"
+            << (options.tls.empty() && options.insecure_plaintext
+                    ? " (PLAINTEXT beyond loopback: --insecure-plaintext)"
+                : options.tls.empty()    ? " (plaintext, loopback only)"
                 : options.tls.ca.empty() ? " (TLS)"
                                          : " (mutual TLS)")
             << std::endl;

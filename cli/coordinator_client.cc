@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_tls.h"
+#include "common/secret_file.h"
 
 namespace stampede {
 
@@ -15,10 +16,16 @@ std::string DefaultCoordinatorAddress() {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:7700";
 }
 
-std::string TokenOr(const std::string& flag_value) {
-  if (!flag_value.empty()) return flag_value;
+absl::StatusOr<std::string> ResolveToken(const ParsedFlags& flags) {
+  if (flags.Has("--token-file")) {
+    if (flags.Has("--token")) {
+      return absl::InvalidArgumentError("--token and --token-file: give one of them");
+    }
+    return ReadSecretFile(flags.String("--token-file"), "--token-file");
+  }
+  if (flags.Has("--token")) return flags.String("--token");
   const char* env = std::getenv("STAMPEDE_TOKEN");
-  return env != nullptr ? env : "";
+  return std::string(env != nullptr ? env : "");
 }
 
 absl::StatusOr<CoordinatorClient> DialCoordinator(const std::string& address,

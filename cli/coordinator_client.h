@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/flags.h"
 #include "control.grpc.pb.h"
 
 namespace stampede {
@@ -19,8 +20,10 @@ struct CoordinatorClient {
 
 // The default address: $STAMPEDE_COORDINATOR, else 127.0.0.1:7700.
 std::string DefaultCoordinatorAddress();
-// The token: the flag's value, else $STAMPEDE_TOKEN, else empty.
-std::string TokenOr(const std::string& flag_value);
+// The token of a command's --token / --token-file flags (TokenFlag, TokenFileFlag): --token-file
+// read (cli flags never echo it), else --token, else $STAMPEDE_TOKEN, else empty. Both flags at
+// once is an error, as is an unreadable file.
+absl::StatusOr<std::string> ResolveToken(const ParsedFlags& flags);
 
 // Waits up to 5 s for a connection; Unavailable("cannot reach the coordinator at ...") if none.
 absl::StatusOr<CoordinatorClient> DialCoordinator(const std::string& address,

@@ -27,6 +27,12 @@ FlagSpec TokenFlag() {
           .help = "the coordinator's client token"};
 }
 
+FlagSpec TokenFileFlag() {
+  return {.name = "--token-file",
+          .value = "PATH",
+          .help = "read the token from this file (keeps it out of the process table)"};
+}
+
 FlagSpec ReadDbFlag() {
   return {.name = "--db",
           .value = "PATH",

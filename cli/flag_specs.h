@@ -12,8 +12,10 @@ namespace stampede {
 FlagSpec CoordinatorFlag();
 // --coordinator HOST:PORT without a default: absent means an embedded run (run, saturate).
 FlagSpec EmbeddedCoordinatorFlag();
-// --token T, default $STAMPEDE_TOKEN (the flag's value goes through TokenOr()).
+// --token T, default $STAMPEDE_TOKEN, and --token-file PATH (keeps it out of the process table);
+// ResolveToken() reads them.
 FlagSpec TokenFlag();
+FlagSpec TokenFileFlag();
 // --db PATH: a store file to read instead of a coordinator (runs, report).
 FlagSpec ReadDbFlag();
 // The embedded cluster of run and saturate: --local-agents N, --db PATH, --regions R1,R2.

@@ -13,7 +13,9 @@ absl::StatusOr<std::vector<RunSummary>> LoadRuns(const ParsedFlags& flags) {
     if (!store.ok()) return store.status();
     return (*store)->ListRuns();
   }
-  auto client = DialCoordinator(flags.String("--coordinator"), TokenOr(flags.String("--token")));
+  auto token = ResolveToken(flags);
+  if (!token.ok()) return token.status();
+  auto client = DialCoordinator(flags.String("--coordinator"), *token);
   if (!client.ok()) return client.status();
   ListRunsRequest request;
   request.set_token(client->token);
@@ -29,7 +31,9 @@ absl::StatusOr<RunReport> LoadReport(const ParsedFlags& flags, const std::string
     if (!store.ok()) return store.status();
     return (*store)->GetReport(run_id);
   }
-  auto client = DialCoordinator(flags.String("--coordinator"), TokenOr(flags.String("--token")));
+  auto token = ResolveToken(flags);
+  if (!token.ok()) return token.status();
+  auto client = DialCoordinator(flags.String("--coordinator"), *token);
   if (!client.ok()) return client.status();
   return FetchReport(*client, run_id);
 }

@@ -437,5 +437,47 @@ TEST(Cli, ConcurrentEmbeddedRunsShareOneStore) {
   EXPECT_EQ(Query(db, "SELECT COUNT(*) FROM records")[0][0], "200");
 }
 
+// Finding 8: no secret in clear by accident. A coordinator that would take the token and the
+// plans' bearer keys over the network in plaintext refuses to start unless told it is meant; the
+// token can come from a file, out of the process table; a second service cannot share a store.
+TEST(Cli, ServeRefusesPlaintextBeyondLoopbackAndKeepsTheTokenOutOfTheProcessTable) {
+  const auto dir = testing::UniqueTestDir("stampede-cli");
+  const std::string db = (dir / "stampede.db").string();
+  auto refused = RunCommand({BinPath("stampede"), "serve", "--listen", "0.0.0.0:0", "--db", db,
+                             "--token", "T"});
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->exit_code, 2) << refused->output;
+  EXPECT_THAT(refused->output, HasSubstr("not a loopback address and there is no TLS"));
+  EXPECT_THAT(refused->output, HasSubstr("--insecure-plaintext"));
+
+  std::ofstream(dir / "token") << "s3cret-token-value\n";
+  auto serve = testing::ChildProcess::Start({BinPath("stampede"), "serve", "--listen",
+                                             "127.0.0.1:0", "--db", db, "--token-file",
+                                             (dir / "token").string()});
+  ASSERT_TRUE(serve.ok()) << serve.status();
+  auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(10));
+  ASSERT_TRUE(line.ok()) << line.status() << serve->output();
+  std::ifstream cmdline(absl::StrCat("/proc/", serve->pid(), "/cmdline"));
+  std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(args, HasSubstr("--token-file"));
+  EXPECT_THAT(args, Not(HasSubstr("s3cret")));
+  const size_t on = line->find(" on ") + 4;
+  const std::string address = line->substr(on, line->find(',') - on);
+  auto bad = RunCommand({BinPath("stampede"), "agents", "--coordinator", address, "--token", "x"});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_NE(bad->exit_code, 0);
+  EXPECT_THAT(bad->output, HasSubstr("bad or missing token"));
+  auto good = RunCommand({BinPath("stampede"), "agents", "--coordinator", address,
+                          "--token-file", (dir / "token").string()});
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->exit_code, 0) << good->output;
+
+  // One coordinator service per store.
+  auto second = RunCommand({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0", "--db", db});
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(second->exit_code, 0);
+  EXPECT_THAT(second->output, HasSubstr("another coordinator is using the store"));
+}
+
 }  // namespace
 }  // namespace stampede
