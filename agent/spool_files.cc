@@ -99,7 +99,10 @@ bool IsTempFileName(absl::string_view name) {
 
 absl::StatusOr<int> LockSpoolDirectory(const std::string& dir) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  // Made private when the agent makes it (records say what was tested, and how it fared).
+  if (std::filesystem::create_directories(dir, ec)) {
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  }
   if (ec) return absl::InternalError(absl::StrCat("spool directory ", dir, ": ", ec.message()));
   const std::string path = absl::StrCat(dir, "/", kLockFileName);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -378,6 +378,7 @@ TEST(SpoolFiles, OneProcessPerSpoolDirectory) {
   auto first = LockSpoolDirectory(dir);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(fs::is_directory(dir)) << "created with its parents";
+  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all);
   auto second = LockSpoolDirectory(dir);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(second.status().message(), HasSubstr("in use by another agent process"));
