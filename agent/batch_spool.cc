@@ -149,7 +149,10 @@ void BatchSpool::Consume(const RecordBatch& batch) {
     }
   }
   const bool durable = file_bytes > 0;
-  const uint64_t memory = batch.SpaceUsedLong();
+  // Charged as the copy held here: the worker's batch has its arrays reserved for a full batch,
+  // and a small one (flushed by time) would be charged for all of it.
+  RecordBatch copy = batch;
+  const uint64_t memory = copy.SpaceUsedLong();
   bool keep = budget_->TryReserveMemory(memory);
   if (!keep && !durable) {
     // Room for a batch that exists nowhere else, at the cost of ones that are safe on disk.
@@ -158,9 +161,8 @@ void BatchSpool::Consume(const RecordBatch& batch) {
   }
   Entry e;
   e.file_bytes = file_bytes;
-  e.sent = false;
   if (keep) {
-    e.batch = batch;
+    e.batch = std::move(copy);
     e.memory_bytes = memory;
   } else if (!durable) {
     e.batch = StubOf(batch);

@@ -74,8 +74,13 @@ std::vector<std::string> FilesIn(const fs::path& dir) {
   return names;
 }
 
-// The encoded size of a batch file, to set bounds in whole batches.
+// The encoded size of a batch file, and the memory a batch is charged (its copy's), to set
+// bounds in whole batches.
 uint64_t FileSize(const RecordBatch& b) { return EncodeSpoolFile(b).size(); }
+uint64_t MemoryOf(const RecordBatch& b) {
+  RecordBatch copy = b;
+  return copy.SpaceUsedLong();
+}
 
 struct LogCapture {
   std::vector<std::string> lines;
@@ -265,7 +270,7 @@ TEST_F(BatchSpoolTest, AFailedWriteMakesABatchUndurableAndIsLoggedOnce) {
 TEST_F(BatchSpoolTest, MemoryBoundEvictsBatchesThatAreOnDiskAndReadsThemBackInOrder) {
   const std::string run = "r-memory-bound";
   const RecordBatch probe = MakeBatch(run, 0, 200);
-  const uint64_t in_memory = probe.SpaceUsedLong();
+  const uint64_t in_memory = MemoryOf(probe);
   auto budget = std::make_shared<SpoolBudget>(uint64_t{1} << 30, 2 * in_memory + in_memory / 2);
   BatchSpool spool(RunDir(run).string(), budget, log_.fn());
   std::vector<RecordBatch> made;
@@ -287,8 +292,8 @@ TEST_F(BatchSpoolTest, BothBoundsFullDropRecordsAndCountThem) {
   const std::string run = "r-both-full";
   const RecordBatch probe = MakeBatch(run, 0, 100);
   // One batch fits on disk, one in memory.
-  auto budget = std::make_shared<SpoolBudget>(FileSize(probe) + 100,
-                                              probe.SpaceUsedLong() + probe.SpaceUsedLong() / 2);
+  auto budget =
+      std::make_shared<SpoolBudget>(FileSize(probe) + 100, MemoryOf(probe) + MemoryOf(probe) / 2);
   BatchSpool spool(RunDir(run).string(), budget, log_.fn());
   std::vector<RecordBatch> made;
   for (uint64_t seq = 0; seq < 4; ++seq) {
@@ -314,9 +319,30 @@ TEST_F(BatchSpoolTest, BothBoundsFullDropRecordsAndCountThem) {
   }
 }
 
+// A worker reuses one batch with its arrays reserved for a full batch; a small batch (flushed by
+// time) is charged for what the spool holds, not for the worker's reservation.
+TEST_F(BatchSpoolTest, MemoryIsChargedForWhatIsHeld) {
+  RecordBatch worker_buffer;
+  for (auto* column : {worker_buffer.mutable_latency_us(), worker_buffer.mutable_service_us()}) {
+    column->Reserve(4096);
+  }
+  worker_buffer.mutable_start_offset_ns()->Reserve(4096);
+  worker_buffer.set_run_id("r-small");
+  worker_buffer.add_start_offset_ns(1);
+  worker_buffer.add_latency_us(1);
+  worker_buffer.add_service_us(1);
+  auto budget = std::make_shared<SpoolBudget>();
+  BatchSpool spool("", budget, log_.fn());
+  spool.Consume(worker_buffer);
+  EXPECT_LT(budget->memory_used(), 1024u);
+  EXPECT_EQ(spool.bytes(), budget->memory_used());
+  spool.Ack(0);
+  EXPECT_EQ(budget->memory_used(), 0u);
+}
+
 TEST_F(BatchSpoolTest, MemoryOnlySpoolCountsNothingUndurableButKeepsItsBound) {
   const RecordBatch probe = MakeBatch("r-m", 0, 100);
-  auto budget = std::make_shared<SpoolBudget>(uint64_t{1} << 30, 2 * probe.SpaceUsedLong() + 16);
+  auto budget = std::make_shared<SpoolBudget>(uint64_t{1} << 30, 2 * MemoryOf(probe) + 16);
   BatchSpool spool("", budget, log_.fn());
   for (uint64_t seq = 0; seq < 3; ++seq) spool.Consume(MakeBatch("r-m", seq, 100));
   EXPECT_EQ(spool.stats().undurable_batches, 0u);
