@@ -42,8 +42,6 @@ std::string BaseName(const std::string& dir) {
 
 }  // namespace
 
-BatchSpool::BatchSpool() : BatchSpool("", std::make_shared<SpoolBudget>(), nullptr) {}
-
 BatchSpool::BatchSpool(std::string run_dir, std::shared_ptr<SpoolBudget> budget, LogFn log)
     : dir_(std::move(run_dir)),
       run_id_(BaseName(dir_)),

@@ -49,8 +49,6 @@ struct SpoolStats {
 
 class BatchSpool final : public RecordSink {
  public:
-  // Memory only, with the default memory bound.
-  BatchSpool();
   // `run_dir` empty: memory only. Otherwise the run's directory, created here if missing (if
   // that fails, every batch is undurable, and the failure is logged).
   BatchSpool(std::string run_dir, std::shared_ptr<SpoolBudget> budget, LogFn log);

@@ -564,5 +564,61 @@ TEST(LinkSpoolCoordinator, RestartedAgentsRunEndsOnTimeAndItsSpooledRecordsAreSt
   b.Stop();
 }
 
+// With a real coordinator under its default agent grace (5 s): a 10 s partition in the middle
+// of a run loses nothing. The agent keeps running its schedule and spooling; when the link comes
+// back it resends everything. NEEDS THE COORDINATOR SIDE: today the coordinator declares the
+// agent lost after the grace, finalises the run, and then acks the late batches without storing
+// them, so the store ends up short of the 600 requests the agent made.
+TEST(LinkSpoolCoordinator, TenSecondPartitionUnderDefaultGraceLosesNothing) {
+  testing::ScopedTempDir temp("stampede-link-spool");
+  const fs::path spool = temp.path() / "spool";
+  auto target = BadServer::Start(Misbehaviour::kOk);
+  ASSERT_TRUE(target.ok()) << target.status();
+  ServerOptions server_options;
+  server_options.listen = "127.0.0.1:0";
+  server_options.db_path = (temp.path() / "stampede.db").string();
+  auto server = CoordinatorServer::Start(server_options);  // the default agent grace
+  ASSERT_TRUE(server.ok()) << server.status();
+  RunManager& manager = (*server)->manager();
+  const std::string address = (*server)->address();
+  auto proxy = TcpProxy::Start(std::stoi(address.substr(address.rfind(':') + 1)));
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+
+  LogLines log;
+  AgentProcess agent(absl::StrCat("127.0.0.1:", (*proxy)->port()), spool, &log);
+  agent.Start();
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        const auto agents = manager.ListAgents();
+        return agents.size() == 1 && agents[0].state() == "idle";
+      },
+      std::chrono::seconds(10)));
+  auto started = manager.StartRun(OpenPlan((*target)->port(), 100, 6));  // 600 requests
+  ASSERT_TRUE(started.ok()) << started.status();
+  const std::string run_id = started->run_id();
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto progress = manager.GetProgress(run_id);
+        return progress.ok() && progress->totals().requests() >= 50;
+      },
+      std::chrono::seconds(10)));
+
+  (*proxy)->SetAccepting(false);
+  (*proxy)->CutAll();
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  (*proxy)->SetAccepting(true);
+
+  // Delivered: every batch and the RunFinished acknowledged, the spool empty.
+  EXPECT_TRUE(PollUntil([&] { return !fs::exists(spool / run_id); }, std::chrono::seconds(15)))
+      << "the agent still holds the run after the partition";
+  EXPECT_TRUE(manager.WaitDone(run_id, absl::Seconds(10)));
+  ASSERT_TRUE((*server)->store().Flush().ok());
+  auto stored = (*server)->store().CountRecords(run_id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(*stored, 600u) << "records sent after the partition were not stored (coordinator "
+                              "side needed: store batches that arrive late)";
+  agent.Stop();
+}
+
 }  // namespace
 }  // namespace stampede
