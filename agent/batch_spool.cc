@@ -48,11 +48,12 @@ BatchSpool::BatchSpool(std::string run_dir, std::shared_ptr<SpoolBudget> budget,
       budget_(std::move(budget)),
       log_(log ? std::move(log) : LogFn(LogToStderr)) {
   if (dir_.empty()) return;
-  if (::mkdir(dir_.c_str(), 0700) == 0 || errno == EEXIST) {
+  const int err = ::mkdir(dir_.c_str(), 0700) == 0 ? 0 : errno;
+  if (err == 0 || err == EEXIST) {
     disk_ok_ = true;
   } else {
     log_(absl::StrCat("event=spool_unavailable run=", LogValue(run_id_), " dir=", LogValue(dir_),
-                      " error=", LogValue(std::strerror(errno)),
+                      " error=", LogValue(std::strerror(err)),
                       " effect=batches_kept_in_memory_only"));
   }
 }
@@ -96,15 +97,16 @@ std::unique_ptr<BatchSpool> BatchSpool::Recover(std::string run_dir,
     if (!seq.has_value()) continue;  // not ours: left alone
     RecordBatch batch;
     const absl::Status read = ReadSpoolFile(path.string(), &batch);
-    if (!read.ok() || batch.seq() != *seq || batch.run_id() != spool->run_id_ ||
-        !ColumnsAgree(batch)) {
+    std::error_code size_ec;
+    const uint64_t size = std::filesystem::file_size(path, size_ec);
+    if (!read.ok() || size_ec || size == 0 || batch.seq() != *seq ||
+        batch.run_id() != spool->run_id_ || !ColumnsAgree(batch)) {
       ::unlink(path.c_str());
       ++stats.unreadable_files;
       continue;
     }
     Entry e;
-    e.file_bytes = std::filesystem::file_size(path, ec);
-    if (ec) e.file_bytes = 0;
+    e.file_bytes = size;  // > 0: the entry has a file
     disk_bytes += e.file_bytes;
     pending.emplace(*seq, std::move(e));
   }

@@ -484,6 +484,26 @@ TEST_F(LinkSpoolTest, RejectedBatchIsDroppedLoggedAndNotResent) {
   EXPECT_EQ(Keys(coordinator_.Batches(1, run_id)), rest);
 }
 
+// Run ids come from the coordinator, but never reach a path unchecked: a run id that is not a
+// plain file name runs with its batches in memory only, and says so.
+TEST_F(LinkSpoolTest, UnsafeRunIdIsKeptOutOfPaths) {
+  const std::string run_id = "../escape";
+  AgentProcess a(coordinator_.address(), spool_, &log_a_);
+  a.Start();
+  ASSERT_TRUE(PollUntil([&] { return coordinator_.connections() == 1; }, std::chrono::seconds(10)));
+  CoordinatorMessage start;
+  *start.mutable_start() = StartMessage(run_id, OpenPlan(target_->port(), 100, 1));
+  ASSERT_TRUE(coordinator_.Send(start));
+  ASSERT_TRUE(PollUntil([&] { return !coordinator_.Finished(0, run_id).empty(); },
+                        std::chrono::seconds(20)));
+  EXPECT_EQ(coordinator_.Finished(0, run_id)[0].requests(), 100u);
+  EXPECT_FALSE(fs::exists(temp_.path() / "escape"));
+  std::vector<std::string> in_spool;
+  for (const auto& e : fs::directory_iterator(spool_)) in_spool.push_back(e.path().filename());
+  EXPECT_THAT(in_spool, ElementsAre(std::string(kLockFileName)));
+  EXPECT_EQ(log_a_.Count("event=spool_unavailable run=../escape "), 1) << log_a_.All();
+}
+
 // With a real coordinator: an agent killed mid-run and restarted (same name, same spool, new
 // instance id) leaves a run that ends on time, and every record it had written to its spool is
 // stored. NEEDS THE COORDINATOR SIDE of the crash-safety work: today the coordinator takes the
