@@ -1,16 +1,21 @@
 #include "agent/coordinator_link.h"
 
-#include <algorithm>
-#include <iostream>
-#include <thread>
-
 #include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "agent/heartbeat_pacer.h"
 #include "agent/reconnect_backoff.h"
+#include "agent/spool_files.h"
 #include "common/plan_loader.h"
 
 namespace stampede {
@@ -20,22 +25,134 @@ namespace {
 // minimum backoff again.
 constexpr absl::Duration kStableConnection = absl::Seconds(10);
 
+// The error of a RunFinished for a run whose engine the agent stopped itself (it was shut down):
+// the schedule did not end, and the coordinator must not take the run as complete.
+constexpr absl::string_view kShutDownError =
+    "the agent was shut down before the run's schedule ended";
+
+// 128 random bits as 32 hex digits.
+std::string NewInstanceId() {
+  std::random_device random;
+  std::string id;
+  for (int i = 0; i < 4; ++i) absl::StrAppendFormat(&id, "%08x", random());
+  return id;
+}
+
+std::string CodeName(int32_t code) {
+  const std::string name =
+      code >= 0 && code <= 16 ? absl::StatusCodeToString(static_cast<absl::StatusCode>(code)) : "";
+  return name.empty() ? absl::StrCat(code) : name;
+}
+
 }  // namespace
 
 CoordinatorLink::CoordinatorLink(LinkOptions options, const Clock* clock)
-    : options_(std::move(options)), clock_(clock) {}
+    : options_(std::move(options)),
+      clock_(clock),
+      log_(options_.log ? options_.log : LogFn(LogToStderr)),
+      instance_id_(NewInstanceId()),
+      budget_(std::make_shared<SpoolBudget>(options_.spool_max_bytes, options_.memory_max_bytes)) {
+  if (!options_.spool_dir.empty()) OpenSpool();
+}
 
 CoordinatorLink::~CoordinatorLink() {
   Shutdown();
   std::map<std::string, std::shared_ptr<AgentRun>> runs;
   {
     absl::MutexLock lock(&mu_);
+    StopEnginesLocked();
     runs.swap(runs_);
   }
   for (auto& [id, run] : runs) {
-    run->engine->Stop();
     if (run->thread.joinable()) run->thread.join();
   }
+  runs.clear();  // the spools (their files stay for the next process)
+  if (spool_lock_fd_ >= 0) ::close(spool_lock_fd_);
+}
+
+void CoordinatorLink::StopEnginesLocked() {
+  for (auto& [id, run] : runs_) {
+    if (run->engine == nullptr || run->engine_done) continue;
+    run->stopped_by_shutdown = true;
+    run->engine->Stop();
+  }
+}
+
+void CoordinatorLink::OpenSpool() {
+  absl::StatusOr<int> lock_fd = LockSpoolDirectory(options_.spool_dir);
+  if (!lock_fd.ok()) {
+    spool_status_ = lock_fd.status();
+    return;
+  }
+  spool_lock_fd_ = *lock_fd;
+  std::error_code ec;
+  std::vector<std::filesystem::path> dirs;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.spool_dir, ec)) {
+    std::error_code is_dir_ec;
+    if (entry.is_directory(is_dir_ec) && IsSafeRunId(entry.path().filename().string())) {
+      dirs.push_back(entry.path());
+    }
+  }
+  std::sort(dirs.begin(), dirs.end());
+  absl::MutexLock lock(&mu_);
+  for (const auto& dir : dirs) {
+    auto run = std::make_shared<AgentRun>();
+    run->id = dir.filename().string();
+    run->spool = BatchSpool::Recover(dir.string(), budget_, log_);
+    run->recovered = true;
+    run->engine_done = true;
+    run->finished = run->spool->recovered_finished();
+    const SpoolStats stats = run->spool->stats();
+    const size_t batches = run->spool->unacked();
+    counters_.unreadable_files += stats.unreadable_files;
+    counters_.partial_files += stats.partial_files;
+    log_(absl::StrCat("event=spool_recovered run=", LogValue(run->id), " batches=", batches,
+                      " finished=", run->finished.has_value() ? "yes" : "no", " unreadable_files=",
+                      stats.unreadable_files, " partial_files=", stats.partial_files));
+    if (batches == 0 && !run->finished.has_value()) {
+      run->spool->Discard();  // nothing left to deliver
+      continue;
+    }
+    ++counters_.recovered_runs;
+    counters_.recovered_batches += batches;
+    counters_.recovered_finished += run->finished.has_value();
+    runs_[run->id] = std::move(run);
+  }
+}
+
+void CoordinatorLink::ForgetIfDelivered(const std::shared_ptr<AgentRun>& run) {
+  std::shared_ptr<AgentRun> done;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!run->recovered || run->finished.has_value() || run->spool->unacked() > 0) return;
+    auto it = runs_.find(run->id);
+    if (it == runs_.end() || it->second != run) return;
+    done = std::move(it->second);
+    runs_.erase(it);
+  }
+  Forget(std::move(done));
+}
+
+void CoordinatorLink::Forget(std::shared_ptr<AgentRun> run) {
+  if (run->thread.joinable()) run->thread.join();
+  run->spool->Discard();
+  absl::MutexLock lock(&mu_);
+  ++counters_.runs_forgotten;
+  if (run->recovered) {
+    log_(absl::StrCat("event=recovered_run_delivered run=", LogValue(run->id)));
+  }
+}
+
+LinkCounters CoordinatorLink::counters() const {
+  absl::MutexLock lock(&mu_);
+  return counters_;
+}
+
+std::vector<std::string> CoordinatorLink::active_runs() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, run] : runs_) ids.push_back(id);
+  return ids;
 }
 
 void CoordinatorLink::Shutdown() {
@@ -68,6 +185,7 @@ bool CoordinatorLink::Busy() const {
 }
 
 absl::Status CoordinatorLink::Run() {
+  if (!spool_status_.ok()) return spool_status_;
   // Bad TLS files are a configuration error: say so instead of retrying forever.
   if (auto credentials = MakeChannelCredentials(options_.tls); !credentials.ok()) {
     return credentials.status();
@@ -82,16 +200,18 @@ absl::Status CoordinatorLink::Run() {
     backoff.ConnectionStarted();
     ServeConnection(&rejected);
     if (!rejected.empty()) {
-      return absl::PermissionDeniedError(absl::StrCat("coordinator refused this agent: ", rejected));
+      return absl::PermissionDeniedError(
+          absl::StrCat("coordinator refused this agent: ", rejected));
     }
     const absl::Duration wait = backoff.ConnectionEnded();
     absl::MutexLock lock(&mu_);
     if (stopping_) break;
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
   }
-  // Stop what is still running; records stay in the spool (nowhere to send them now).
+  // Stop what is still running; records stay in the spool (nowhere to send them now; with a
+  // spool directory the next process sends them).
   absl::MutexLock lock(&mu_);
-  for (auto& [id, run] : runs_) run->engine->Stop();
+  StopEnginesLocked();
   return absl::OkStatus();
 }
 
@@ -121,11 +241,12 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
   r->set_cores(static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency())));
   r->set_version(STAMPEDE_VERSION);
   r->set_token(options_.token);
+  r->set_instance_id(instance_id_);
   {
     absl::MutexLock lock(&mu_);
     for (auto& [id, run] : runs_) {
       r->add_active_runs(id);
-      run->spool.ResendAll();
+      run->spool->ResendAll();
       run->finish_sent = false;
     }
     outbox_.clear();
@@ -158,15 +279,24 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
       case CoordinatorMessage::kStop: {
         absl::MutexLock lock(&mu_);
         auto it = runs_.find(message.stop().run_id());
-        if (it != runs_.end()) it->second->engine->Stop();
+        if (it != runs_.end() && it->second->engine != nullptr) it->second->engine->Stop();
         break;
       }
       case CoordinatorMessage::kAck: {
-        absl::MutexLock lock(&mu_);
-        auto it = runs_.find(message.ack().run_id());
-        if (it != runs_.end()) it->second->spool.Ack(message.ack().seq());
+        std::shared_ptr<AgentRun> run;
+        {
+          absl::MutexLock lock(&mu_);
+          auto it = runs_.find(message.ack().run_id());
+          if (it != runs_.end()) run = it->second;
+        }
+        if (run == nullptr) break;
+        run->spool->Ack(message.ack().seq());  // outside the link's lock: deletes a file
+        ForgetIfDelivered(run);
         break;
       }
+      case CoordinatorMessage::kBatchRejected:
+        HandleRejected(message.batch_rejected());
+        break;
       case CoordinatorMessage::kFinishAck: {
         std::shared_ptr<AgentRun> done;
         {
@@ -177,7 +307,7 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
             runs_.erase(it);
           }
         }
-        if (done != nullptr && done->thread.joinable()) done->thread.join();
+        if (done != nullptr) Forget(std::move(done));
         break;
       }
       case CoordinatorMessage::kRejected:
@@ -232,23 +362,24 @@ void CoordinatorLink::WriterLoop(
     }
     for (const auto& run : runs) {
       while (ok) {
-        auto batch = run->spool.NextToSend();
+        auto batch = run->spool->NextToSend();
         if (!batch.has_value()) break;
         AgentMessage m;
         *m.mutable_batch() = std::move(*batch);
         ok = stream->Write(m);
         wrote = true;
       }
-      bool send_finish = false;
+      std::optional<AgentMessage> finish;
       {
         absl::MutexLock lock(&mu_);
-        send_finish = run->engine_done && !run->finish_sent;
-        if (send_finish) run->finish_sent = true;
+        if (ok && run->finished.has_value() && !run->finish_sent) {
+          run->finish_sent = true;
+          finish.emplace();
+          *finish->mutable_finished() = *run->finished;
+        }
       }
-      if (ok && send_finish) {
-        AgentMessage m;
-        *m.mutable_finished() = run->finished;
-        ok = stream->Write(m);
+      if (finish.has_value()) {
+        ok = stream->Write(*finish);
         wrote = true;
       }
     }
@@ -284,6 +415,25 @@ std::string CoordinatorLink::CheckTargetAllowed(const Plan& plan) const {
   return absl::StrCat("target host \"", name, "\" is not in this agent's --allow-host list");
 }
 
+void CoordinatorLink::HandleRejected(const BatchRejected& rejected) {
+  std::shared_ptr<AgentRun> run;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(rejected.run_id());
+    if (it != runs_.end()) run = it->second;
+  }
+  const bool held = run != nullptr && run->spool->Reject(rejected.seq());
+  {
+    absl::MutexLock lock(&mu_);
+    counters_.rejected_batches += held;
+  }
+  // The reason comes from the coordinator: bounded, and escaped by LogValue.
+  log_(absl::StrCat("event=batch_rejected run=", LogValue(rejected.run_id()),
+                    " seq=", rejected.seq(), " code=", CodeName(rejected.code()), " reason=",
+                    LogValue(rejected.reason().substr(0, 500)), " held=", held ? "yes" : "no"));
+  if (run != nullptr) ForgetIfDelivered(run);
+}
+
 void CoordinatorLink::HandleStart(const StartRun& start) {
   const std::string refused = CheckTargetAllowed(start.plan());
   absl::MutexLock lock(&mu_);
@@ -299,16 +449,26 @@ void CoordinatorLink::HandleStart(const StartRun& start) {
   }
   auto run = std::make_shared<AgentRun>();
   run->id = start.run_id();
+  std::string run_dir;
+  if (!options_.spool_dir.empty()) {
+    if (IsSafeRunId(run->id)) {
+      run_dir = absl::StrCat(options_.spool_dir, "/", run->id);
+    } else {
+      log_(absl::StrCat("event=spool_unavailable run=", LogValue(run->id),
+                        " error=", LogValue("the run id is not a safe file name"),
+                        " effect=batches_kept_in_memory_only"));
+    }
+  }
+  run->spool = std::make_unique<BatchSpool>(run_dir, budget_, log_);
   EngineOptions options;
   options.run_id = start.run_id();
   options.agent_id = options_.name;
   options.threads = options_.threads > 0 ? options_.threads : start.threads();
-  run->spool.SetListener([this] { Wake(); });
-  run->engine = std::make_unique<Engine>(start.plan(), options, &run->spool, clock_);
+  run->spool->SetListener([this] { Wake(); });
+  run->engine = std::make_unique<Engine>(start.plan(), options, run->spool.get(), clock_);
   // The start instant comes in this agent's wall clock; the engine schedules on the monotonic
   // clock, so translate through "now" on both.
-  const int64_t start_mono =
-      clock_->MonotonicNs() + (start.start_at_agent_ns() - clock_->WallNs());
+  const int64_t start_mono = clock_->MonotonicNs() + (start.start_at_agent_ns() - clock_->WallNs());
   AgentRun* raw = run.get();
   raw->thread = std::thread([this, raw, start_mono] {
     absl::Status status = raw->engine->Run(start_mono);
@@ -316,7 +476,33 @@ void CoordinatorLink::HandleStart(const StartRun& start) {
     finished.set_run_id(raw->id);
     finished.set_batches(raw->engine->batches());
     finished.set_requests(raw->engine->Progress().completed);
-    if (!status.ok()) finished.set_error(std::string(status.message()));
+    const SpoolStats stats = raw->spool->stats();
+    finished.set_undurable_batches(stats.undurable_batches);
+    finished.set_dropped_records(stats.dropped_records);
+    bool shut_down = false;
+    {
+      absl::MutexLock lock(&mu_);
+      shut_down = raw->stopped_by_shutdown;
+    }
+    if (!status.ok()) {
+      finished.set_error(std::string(status.message()));
+    } else if (shut_down) {
+      finished.set_error(std::string(kShutDownError));
+    }
+    // On disk before it is first sent: a process restarted from here on resends it.
+    (void)raw->spool->PersistFinished(finished);  // a failure is logged; it is still sent
+    // One line per run with what the spool lost, when there is a spool to speak of (or it lost
+    // something): an embedded agent in `stampede run` stays quiet.
+    if (raw->spool->has_directory() || finished.undurable_batches() > 0 ||
+        finished.dropped_records() > 0) {
+      log_(absl::StrCat("event=run_finished run=", LogValue(raw->id),
+                        " batches=", finished.batches(), " requests=", finished.requests(),
+                        " undurable_batches=", finished.undurable_batches(),
+                        " dropped_records=", finished.dropped_records(),
+                        " spool=", raw->spool->has_directory() ? "disk" : "memory",
+                        finished.error().empty() ? "" : " error=",
+                        finished.error().empty() ? "" : LogValue(finished.error())));
+    }
     absl::MutexLock lock(&mu_);
     raw->finished = finished;
     raw->engine_done = true;

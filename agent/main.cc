@@ -3,15 +3,19 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/coordinator_link.h"
+#include "agent/log_line.h"
 #include "agent/run_command.h"
+#include "agent/token_file.h"
 #include "common/flags.h"
 
 namespace {
@@ -22,15 +26,27 @@ std::string DefaultName() {
   return absl::StrCat(host, "-", getpid());
 }
 
+// systemd's StateDirectory= sets $STATE_DIRECTORY (several directories: colon-separated, the
+// first is ours). Empty when it is not set.
+std::string DefaultSpoolDir() {
+  const char* state = std::getenv("STATE_DIRECTORY");
+  if (state == nullptr || *state == '\0') return "";
+  std::string dir(state);
+  dir = dir.substr(0, dir.find(':'));
+  return dir.empty() ? "" : absl::StrCat(dir, "/spool");
+}
+
 // The coordinator mode's flags; its --help is the binary's.
 stampede::CommandSpec AgentSpec() {
   return {
       .command = "stampede-agent",
-      .usage = "stampede-agent --coordinator HOST:PORT [--name N] [--region R] [--label K=V]... "
-               "[--token T] [--threads N] [--allow-host HOST|*.DOMAIN]... "
-               "[--tls-ca CA.pem [--tls-cert CERT.pem --tls-key KEY.pem]]\n"
-               "stampede-agent run PLAN.json [flags]\n"
-               "stampede-agent --version",
+      .usage =
+          "stampede-agent --coordinator HOST:PORT [--name N] [--region R] [--label K=V]... "
+          "[--token T | --token-file PATH] [--threads N] [--allow-host HOST|*.DOMAIN]... "
+          "[--spool-dir DIR] [--spool-max-mb N] [--memory-max-mb N] "
+          "[--tls-ca CA.pem [--tls-cert CERT.pem --tls-key KEY.pem]]\n"
+          "stampede-agent run PLAN.json [flags]\n"
+          "stampede-agent --version",
       .description = "stampede-agent " STAMPEDE_VERSION
                      ": generates load. With --coordinator it dials out to a coordinator and runs "
                      "the plans it pushes, reconnecting by itself. `stampede-agent run --help`: "
@@ -53,6 +69,10 @@ stampede::CommandSpec AgentSpec() {
                  .value = "T",
                  .default_help = "$STAMPEDE_TOKEN",
                  .help = "the coordinator's token"},
+                {.name = "--token-file",
+                 .value = "PATH",
+                 .help = "read the token from this file (one line), so that it is not in the "
+                         "process table; not with --token"},
                 {.name = "--threads",
                  .value = "N",
                  .default_help = "what the coordinator asks for",
@@ -61,6 +81,22 @@ stampede::CommandSpec AgentSpec() {
                  .value = "HOST|*.DOMAIN",
                  .repeatable = true,
                  .help = "accept plans only for these target hosts; without it, for any"},
+                {.name = "--spool-dir",
+                 .value = "DIR",
+                 .default_value = DefaultSpoolDir(),
+                 .default_help = "$STATE_DIRECTORY/spool when set, else none",
+                 .help = "keep unacknowledged record batches on disk here, so that a restarted "
+                         "agent resends them; empty: in memory only"},
+                {.name = "--spool-max-mb",
+                 .value = "N",
+                 .default_value = "1024",
+                 .help = "disk bound of the spool; batches beyond it are kept in memory only "
+                         "(counted as undurable)"},
+                {.name = "--memory-max-mb",
+                 .value = "N",
+                 .default_value = "512",
+                 .help = "memory bound of unacknowledged batches; beyond it (and the spool's) "
+                         "records are dropped and counted"},
                 {.name = "--tls-ca",
                  .value = "CA.pem",
                  .help = "TLS: the CA that signed the coordinator's certificate"},
@@ -84,7 +120,29 @@ int ServeCoordinator(const std::vector<std::string>& args) {
   options.name = flags->String("--name");
   options.region = flags->String("--region");
   if (const char* token = std::getenv("STAMPEDE_TOKEN")) options.token = token;
+  if (flags->Has("--token") && flags->Has("--token-file")) {
+    std::cerr << "stampede-agent: --token and --token-file: give one of them\n";
+    return 2;
+  }
   if (auto token = flags->Get("--token")) options.token = *token;
+  if (auto path = flags->Get("--token-file")) {
+    auto token = stampede::ReadTokenFile(*path);
+    if (!token.ok()) {
+      std::cerr << "stampede-agent: " << token.status().message() << "\n";
+      return 2;
+    }
+    options.token = *std::move(token);
+  }
+  options.spool_dir = flags->String("--spool-dir");
+  for (const auto& [flag, bytes] : {std::pair{"--spool-max-mb", &options.spool_max_bytes},
+                                    std::pair{"--memory-max-mb", &options.memory_max_bytes}}) {
+    auto mb = flags->Int(flag, 1, 1 << 24);  // up to 16 TiB
+    if (!mb.ok()) {
+      std::cerr << "stampede-agent: " << mb.status().message() << "\n";
+      return 2;
+    }
+    *bytes = static_cast<uint64_t>(*mb) << 20;
+  }
   options.allowed_hosts = flags->All("--allow-host");
   options.tls.ca = flags->String("--tls-ca");
   options.tls.cert = flags->String("--tls-cert");
@@ -122,6 +180,12 @@ int ServeCoordinator(const std::vector<std::string>& args) {
   });
   std::cout << "agent " << options.name << " (" << options.region << ") dialling "
             << options.coordinator << std::endl;
+  if (options.spool_dir.empty()) {
+    stampede::LogToStderr(
+        "event=spool_disabled note=" +
+        stampede::LogValue("no --spool-dir (and no $STATE_DIRECTORY): unacknowledged records are "
+                           "kept in memory only and lost if this process dies"));
+  }
   absl::Status status = link.Run();
   // Wake the signal thread if Run ended on its own (rejected).
   kill(getpid(), SIGTERM);
