@@ -15,8 +15,8 @@
 #include "agent/coordinator_link.h"
 #include "agent/log_line.h"
 #include "agent/run_command.h"
-#include "agent/token_file.h"
 #include "common/flags.h"
+#include "common/secret_file.h"
 
 namespace {
 
@@ -126,7 +126,7 @@ int ServeCoordinator(const std::vector<std::string>& args) {
   }
   if (auto token = flags->Get("--token")) options.token = *token;
   if (auto path = flags->Get("--token-file")) {
-    auto token = stampede::ReadTokenFile(*path);
+    auto token = stampede::ReadSecretFile(*path, "--token-file");
     if (!token.ok()) {
       std::cerr << "stampede-agent: " << token.status().message() << "\n";
       return 2;

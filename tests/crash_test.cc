@@ -90,9 +90,22 @@ std::unique_ptr<ChildProcess> StartServe(const std::string& listen, const std::s
   return std::make_unique<ChildProcess>(std::move(*serve));
 }
 
-std::unique_ptr<ChildProcess> StartAgent(const std::string& coordinator, const std::string& name) {
-  auto agent = ChildProcess::Start({BinPath("stampede-agent"), "--coordinator", coordinator,
-                                    "--name", name, "--region", "eastus", "--threads", "1"});
+std::unique_ptr<ChildProcess> StartAgent(const std::string& coordinator, const std::string& name,
+                                         const std::string& spool_dir = "") {
+  std::vector<std::string> argv = {BinPath("stampede-agent"),
+                                   "--coordinator",
+                                   coordinator,
+                                   "--name",
+                                   name,
+                                   "--region",
+                                   "eastus",
+                                   "--threads",
+                                   "1"};
+  if (!spool_dir.empty()) {
+    argv.push_back("--spool-dir");
+    argv.push_back(spool_dir);
+  }
+  auto agent = ChildProcess::Start(argv);
   EXPECT_TRUE(agent.ok()) << agent.status();
   return agent.ok() ? std::make_unique<ChildProcess>(std::move(*agent)) : nullptr;
 }
@@ -253,6 +266,82 @@ TEST(CrashSafety, ATenSecondPartitionUnderTheDefaultGraceLosesNothing) {
   ASSERT_EQ(states.size(), 2u);
   EXPECT_EQ(states[0][1], "finished");
   EXPECT_EQ(states[1][1], "finished");
+}
+
+TEST(CrashSafety, AnAgentKilledAndRestartedMidRunEndsItsPartAndResendsItsSpool) {
+  const auto dir = testing::UniqueTestDir("stampede-crash");
+  const std::string db = (dir / "stampede.db").string();
+  int target_port = 0;
+  auto target = testing::StartTarget(
+      {"--replicas", "4", "--concurrency", "16", "--queue", "64", "--service-ms", "2"},
+      &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  std::string address;
+  auto serve = StartServe("127.0.0.1:0", db, &address);
+  ASSERT_NE(serve, nullptr);
+  int coordinator_port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(address.substr(address.rfind(':') + 1), &coordinator_port));
+  // agent-0's acknowledgements are held back, so that its spool on disk holds everything it
+  // recorded when it is killed.
+  auto proxy = testing::TcpProxy::Start(coordinator_port);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  const std::string spool = (dir / "spool-0").string();
+  auto agent0 = StartAgent(absl::StrCat("127.0.0.1:", (*proxy)->port()), "agent-0", spool);
+  auto agent1 = StartAgent(address, "agent-1");
+  ASSERT_TRUE(agent0 && agent1 && AgentsIdle(address, 2));
+  const std::string plan =
+      testing::WritePlan(dir, target_port, R"([{"rate": 100, "duration": "6s"}])", "{}");
+  std::string run_id;
+  const auto started = std::chrono::steady_clock::now();
+  auto run = StartRun(plan, address, &run_id);
+  ASSERT_NE(run, nullptr);
+  (*proxy)->SetHoldReplies(true);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // agent-0 records 2 s of its schedule
+  agent0->Signal(SIGKILL);
+  ASSERT_TRUE(agent0->Wait(std::chrono::seconds(10)).ok());
+  const int64_t served_at_kill = ServerRequests(target_port);  // both agents' so far
+  (*proxy)->CutAll();
+
+  // systemd brings it back under the same name, on the same spool, straight to the coordinator.
+  agent0 = StartAgent(address, "agent-0", spool);
+  ASSERT_NE(agent0, nullptr);
+
+  // The run ends on time: agent-0's part ended at its restart, agent-1 finishes its 6 s.
+  auto watch = RunCommand({BinPath("stampede"), "watch", run_id, "--coordinator", address}, {},
+                          std::chrono::seconds(60));
+  ASSERT_TRUE(watch.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
+  EXPECT_THAT(watch->output, HasSubstr("state finished-with-lost-agents"));
+
+  // What agent-0 had written to its spool reaches the store after its restart; at most the
+  // records still in its worker's buffer (a 100 ms flush) and in flight are lost.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return testing::Int(Query(db, absl::StrCat("SELECT COUNT(*) FROM records WHERE run_id='",
+                                                   run_id, "' AND agent='agent-0'"))[0][0]) >= 150;
+      },
+      std::chrono::seconds(20)));
+  const int64_t agent1_records =
+      testing::Int(Query(db, absl::StrCat("SELECT COUNT(*) FROM records WHERE run_id='", run_id,
+                                          "' AND agent='agent-1'"))[0][0]);
+  EXPECT_EQ(agent1_records, 600);
+  const int64_t agent0_records =
+      testing::Int(Query(db, absl::StrCat("SELECT COUNT(*) FROM records WHERE run_id='", run_id,
+                                          "' AND agent='agent-0'"))[0][0]);
+  const int64_t agent0_sent = ServerRequests(target_port) - 600;
+  EXPECT_LE(agent0_records, agent0_sent);
+  EXPECT_GE(agent0_records, agent0_sent - 30) << "only what was not yet in its spool is lost";
+  EXPECT_LE(agent0_sent, served_at_kill) << "agent-0 sent nothing after the kill";
+  EXPECT_EQ(DistinctRecords(db, run_id), agent0_records + 600) << "none twice";
+  const auto reported =
+      Query(db, absl::StrCat("SELECT requests FROM runs WHERE run_id='", run_id, "'"));
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        return testing::Int(Query(db, absl::StrCat("SELECT requests FROM runs WHERE run_id='",
+                                                   run_id, "'"))[0][0]) == agent0_records + 600;
+      },
+      std::chrono::seconds(10)))
+      << "the stored report counts the late records too";
 }
 
 }  // namespace
