@@ -11,9 +11,6 @@ namespace {
 
 // A request can outlive its timeout a little: the timeout fires on the agent's next loop turn.
 constexpr int64_t kServiceSlackNs = 30'000'000'000;
-// Timestamps may stray from the run's window by the agent's clock uncertainty (twice: the
-// offset was estimated once, the clocks drift after) and this much more (scheduling, NTP steps).
-constexpr int64_t kTimeSlackNs = 10'000'000'000;
 // Late and dropped are counts of sends; more than this is garbage, not a load.
 constexpr uint64_t kMaxCount = uint64_t{1} << 40;
 
@@ -60,7 +57,10 @@ absl::Status ValidateBatch(const RecordBatch& b, const BatchLimits& limits) {
     return absl::InvalidArgumentError(
         absl::StrCat("batch.late/dropped: ", b.late(), " / ", b.dropped(), " is not a count"));
   }
-  const int64_t slack = kTimeSlackNs + 2 * std::max<int64_t>(0, limits.clock_uncertainty_ns);
+  // Timestamps may stray from the run's window by the agent's clock uncertainty (twice: the
+  // offset was estimated once, the clocks drift after) and the slack.
+  const int64_t slack =
+      std::max<int64_t>(0, limits.slack_ns) + 2 * std::max<int64_t>(0, limits.clock_uncertainty_ns);
   const int64_t earliest = WrapSub(limits.run_start_ns, slack);
   const int64_t latest = WrapAdd(limits.now_ns, slack);
   const int64_t base = AgentToCoordinatorNs(b.base_time_ns(), limits.clock_offset_ns);

@@ -24,6 +24,9 @@ struct BatchLimits {
   int64_t now_ns = 0;           // the coordinator's wall clock now
   int64_t clock_offset_ns = 0;  // the agent's clock minus the coordinator's
   int64_t clock_uncertainty_ns = 0;  // of that offset
+  // How far a timestamp may stray from the run's window beyond twice the clock uncertainty
+  // (scheduling, NTP steps): RunManagerOptions::timestamp_slack.
+  int64_t slack_ns = 10'000'000'000;
 };
 
 // OK, or InvalidArgument naming the field and record, e.g. "batch.status[17]: 999 is not an HTTP
@@ -31,7 +34,7 @@ struct BatchLimits {
 // kMaxRecordsPerBatch records; status 0..599; a known error class; stage below the plan's stage
 // count; service time at most the latency (latency counts from the intended send, which is not
 // after the actual one) and at most the request timeout plus a slack; start and end times within
-// the run (from its start to now), allowing for the agent's clock uncertainty plus a slack.
+// the run (from its start to now), allowing for the agent's clock uncertainty plus limits.slack_ns.
 absl::Status ValidateBatch(const RecordBatch& batch, const BatchLimits& limits);
 
 }  // namespace stampede

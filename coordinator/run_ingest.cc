@@ -92,6 +92,7 @@ void RunManager::OnBatch(AgentSession& session, const RecordBatch& batch) {
       limits.now_ns = clock_->WallNs();
       limits.clock_offset_ns = agent.meta.clock_offset_ns;
       limits.clock_uncertainty_ns = agent.meta.clock_uncertainty_ns;
+      limits.slack_ns = absl::ToInt64Nanoseconds(options_.timestamp_slack);
     }
   }
   if (!refused.ok()) {

@@ -51,6 +51,9 @@ struct RunManagerOptions {
   // A finished run stays in memory this long, taking records that arrive late; after that its
   // report is served from the store and late batches for it are refused.
   absl::Duration late_window = absl::Minutes(10);
+  // A record's timestamps may lie this far outside its run (before its start, after now), beyond
+  // twice the agent's clock uncertainty: scheduling, NTP steps. Anything further is refused.
+  absl::Duration timestamp_slack = absl::Seconds(10);
   // Extra time between scheduling the start and the start instant, beyond the round trips.
   absl::Duration start_margin = absl::Milliseconds(300);
   int clock_pings = 5;
