@@ -29,7 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "agent/log_line.h"
+#include "common/log_line.h"
 #include "agent/record_sink.h"
 #include "agent/spool_budget.h"
 #include "control.pb.h"

@@ -29,7 +29,7 @@
 #include "absl/time/time.h"
 #include "agent/batch_spool.h"
 #include "agent/engine.h"
-#include "agent/log_line.h"
+#include "common/log_line.h"
 #include "agent/spool_budget.h"
 #include "common/clock.h"
 #include "common/grpc_tls.h"

@@ -13,7 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/coordinator_link.h"
-#include "agent/log_line.h"
+#include "common/log_line.h"
 #include "agent/run_command.h"
 #include "common/flags.h"
 #include "common/secret_file.h"

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log_line.h"
 #include "coordinator/batch_validator.h"
 #include "coordinator/run_manager.h"
 
@@ -40,9 +41,13 @@ void RunManager::RejectBatch(AgentSession& session, const RecordBatch& batch,
   }
   // One line per refused batch: refusals are rare (a bug or a hostile sender) and each one is
   // worth seeing. The reason names the field; it quotes nothing long.
-  std::cerr << "coordinator: agent=" << session.id() << " run=" << batch.run_id().substr(0, 64)
-            << " seq=" << batch.seq() << " event=batch-rejected reason=\"" << why.message()
-            << "\"\n";
+  std::cerr << "coordinator: "
+            << LogFields({{"event", "batch_rejected"},
+                          {"agent", session.id()},
+                          {"run", batch.run_id()},
+                          {"seq", absl::StrCat(batch.seq())},
+                          {"reason", why.message()}})
+            << "\n";
   CoordinatorMessage m;
   BatchRejected* rejected = m.mutable_batch_rejected();
   rejected->set_run_id(batch.run_id());
@@ -226,8 +231,12 @@ void RunManager::Apply(const AgentUpdate& update) {
   if (absl::Status s = store_->UpdateRunAgent(update.run_id, update.agent_id, update.state,
                                               update.expected_batches);
       !s.ok()) {
-    std::cerr << "coordinator: agent=" << update.agent_id << " run=" << update.run_id
-              << " event=store-error reason=\"" << s.message() << "\"\n";
+    std::cerr << "coordinator: "
+              << LogFields({{"event", "store_error"},
+                            {"agent", update.agent_id},
+                            {"run", update.run_id},
+                            {"reason", s.message()}})
+              << "\n";
     return;  // not acknowledged: the agent sends its RunFinished again after a reconnect
   }
   if (update.finish_ack_to != nullptr) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log_line.h"
 #include "common/plan_loader.h"
 #include "coordinator/run_manager.h"
 
@@ -193,8 +194,11 @@ absl::Status RunManager::Recover(RecoveryMode mode) {
       summary.set_state(StateName(RunState::Failed(std::string(s.message()))));
       summary.set_ended_ns(clock_->WallNs());
       (void)store_->UpdateRun(summary, nullptr);
-      std::cerr << "coordinator: run=" << stored.summary.run_id()
-                << " event=recovery-failed reason=\"" << s.message() << "\"\n";
+      std::cerr << "coordinator: "
+                << LogFields({{"event", "recovery_failed"},
+                              {"run", stored.summary.run_id()},
+                              {"reason", s.message()}})
+                << "\n";
     }
   }
   return absl::OkStatus();
@@ -264,9 +268,15 @@ absl::Status RunManager::RecoverRun(const StoredRun& stored, RecoveryMode mode) 
   for (auto& [agent_id, c] : counters) {
     run->aggregator->AddBatch(run->agents[agent_id].meta, c);
   }
-  std::cerr << "coordinator: run=" << run->id << " event=recovered records=" << records
-            << " batches=" << stored.batches.size() << " agents=" << run->agents.size()
-            << (mode == RecoveryMode::kResume ? " waiting-for-agents" : " interrupted") << "\n";
+  std::cerr << "coordinator: "
+            << LogFields(
+                   {{"event", "recovered"},
+                    {"run", run->id},
+                    {"records", absl::StrCat(records)},
+                    {"batches", absl::StrCat(stored.batches.size())},
+                    {"agents", absl::StrCat(run->agents.size())},
+                    {"next", mode == RecoveryMode::kResume ? "wait_for_agents" : "interrupted"}})
+            << "\n";
   absl::MutexLock lock(&mu_);
   runs_[run->id] = std::move(run);
   return absl::OkStatus();

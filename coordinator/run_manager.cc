@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/load_split.h"
+#include "common/log_line.h"
 #include "common/plan_loader.h"
 #include "coordinator/registration.h"
 
@@ -121,8 +122,12 @@ absl::StatusOr<std::shared_ptr<AgentSession>> RunManager::RegisterAgent(
   }
   if (old != nullptr) old->Close();
   for (const std::string& id : lost_runs) {
-    std::cerr << "coordinator: agent=" << reg.name() << " run=" << id
-              << " event=lost reason=restarted (new process; its part of the run is over)\n";
+    std::cerr << "coordinator: "
+              << LogFields({{"event", "agent_lost"},
+                            {"agent", reg.name()},
+                            {"run", id},
+                            {"reason", "restarted (a new process: its part of the run is over)"}})
+              << "\n";
   }
   return session;
 }

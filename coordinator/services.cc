@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "common/log_line.h"
 
 namespace stampede {
 namespace {
@@ -49,11 +50,12 @@ grpc::Status Guarded(const char* what, Handler handler) {
   try {
     return handler();
   } catch (const std::exception& e) {
-    std::cerr << "coordinator: event=handler-error call=" << what << " reason=\"" << e.what()
-              << "\"\n";
+    std::cerr << "coordinator: "
+              << LogFields({{"event", "handler_error"}, {"call", what}, {"reason", e.what()}})
+              << "\n";
     return grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat(what, ": ", e.what()));
   } catch (...) {
-    std::cerr << "coordinator: event=handler-error call=" << what << "\n";
+    std::cerr << "coordinator: " << LogFields({{"event", "handler_error"}, {"call", what}}) << "\n";
     return grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat(what, ": internal error"));
   }
 }
@@ -75,8 +77,11 @@ grpc::Status AgentLinkService::Connect(
     auto registered =
         manager_->RegisterAgent(message.register_(), &writer, CertificateNames(*context));
     if (!registered.ok()) {
-      std::cerr << "coordinator: event=agent-refused peer=" << context->peer() << " reason=\""
-                << registered.status().message() << "\"\n";
+      std::cerr << "coordinator: "
+                << LogFields({{"event", "agent_refused"},
+                              {"peer", context->peer()},
+                              {"reason", registered.status().message()}})
+                << "\n";
       CoordinatorMessage rejected;
       rejected.set_rejected(std::string(registered.status().message()));
       stream->Write(rejected);
