@@ -153,8 +153,8 @@ absl::Status ResolvePayloads(const std::string& base_dir, Target* target) {
     // Absolute in messages so that "No such file" says where the loader actually looked.
     const std::string file =
         std::filesystem::absolute(std::filesystem::path(base_dir) / written).lexically_normal();
-    const auto too_large = [&field_path, &file](int64_t size) {
-      return absl::StrCat(field_path, ": ", QuotedPath(file), " is ", size, " bytes; the limit is ",
+    const auto too_large = [&path = field_path, &file](int64_t size) {
+      return absl::StrCat(path, ": ", QuotedPath(file), " is ", size, " bytes; the limit is ",
                           kMaxPayloadBytes >> 20, " MiB");
     };
     ASSIGN_OR_RETURN(std::string bytes,
