@@ -31,3 +31,24 @@ if(STAMPEDE_THREAD_SAFETY)
   # Generated protobuf code is built with -w (proto/CMakeLists.txt), which also silences -Werror.
   add_compile_options(-Wthread-safety -Werror)
 endif()
+
+option(STAMPEDE_FUZZ
+  "clang only: build the libFuzzer harnesses in tests/fuzz/ (ASan+UBSan; with BUILD_TESTING)"
+  OFF)
+
+if(STAMPEDE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR
+      "STAMPEDE_FUZZ=ON needs clang (libFuzzer is part of clang), but the C++ compiler is "
+      "${CMAKE_CXX_COMPILER_ID} (${CMAKE_CXX_COMPILER}). Configure a fresh build dir with "
+      "-DCMAKE_CXX_COMPILER=clang++, or run scripts/fuzz.sh, which does (Debian 12: apt-get "
+      "install clang libclang-rt-14-dev).")
+  endif()
+  # Everything is instrumented for coverage (fuzzer-no-link) and checked by the sanitizers; only
+  # the harness executables link libFuzzer's main (tests/fuzz/CMakeLists.txt).
+  set(_stampede_fuzz_flags
+    -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+    -fno-omit-frame-pointer)
+  add_compile_options(${_stampede_fuzz_flags})
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,11 +1,14 @@
 // Plan JSON in three passes:
-//   1. parse the text into a google.protobuf.Struct (JSON syntax only);
+//   1. read the text into a google.protobuf.Struct with the bounded reader (json_reader.h: JSON
+//      syntax, size and nesting limits, duplicate keys; errors give the line and column);
 //   2. walk the Struct against the Plan descriptor: reject unknown keys and wrong JSON types with
 //      the field path, and rewrite human durations ("250ms") into protobuf's form ("0.250s");
 //   3. hand the normalised JSON to protobuf's parser.
 // Pass 2 exists because protobuf's own errors neither name the path nor suggest a fix, and its
 // parser is lenient where plans should not be (it takes "5" for an int32, drops null array
-// elements, and silently keeps the last of "payloadFile"/"payload_file").
+// elements, and silently keeps the last of "payloadFile"/"payload_file"). Pass 3 only ever sees
+// text that passes 1 and 2 wrote, so its cost is bounded by the plan limits.
+// Messages quote what the plan says only through Excerpt(): a hostile key or value is cut short.
 #include "common/plan_json.h"
 
 #include <algorithm>
@@ -23,10 +26,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/closest_name.h"
+#include "common/json_reader.h"
 #include "common/plan_internal.h"
 #include "common/status_macros.h"
 #include "google/protobuf/descriptor.h"
@@ -57,6 +62,9 @@ bool IsLoaderFilled(const pb::FieldDescriptor& field) {
 std::string FieldPath(const std::string& parent, absl::string_view name) {
   return parent.empty() ? std::string(name) : absl::StrCat(parent, ".", name);
 }
+
+// A value from the plan, bounded, in double quotes.
+std::string Quoted(absl::string_view value) { return absl::StrCat("\"", Excerpt(value), "\""); }
 
 // ---------------------------------------------------------------------------------------------
 // Pass 2: the descriptor-driven walk over the Struct.
@@ -125,18 +133,18 @@ absl::Status NormalizeDuration(pb::Value* v, const std::string& path) {
   if (!absl::ParseDuration(v->string_value(), &d) || d == absl::InfiniteDuration() ||
       d == -absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": expected a duration string like \"5s\" or \"250ms\", got \"",
-                     v->string_value(), "\""));
+        absl::StrCat(path, ": expected a duration string like \"5s\" or \"250ms\", got ",
+                     Quoted(v->string_value())));
   }
   if (d < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": must not be negative, got ", v->string_value()));
+        absl::StrCat(path, ": must not be negative, got ", Excerpt(v->string_value())));
   }
   absl::Duration rest;
   const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &rest);
   if (seconds > kMaxProtoDurationSeconds) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", v->string_value(), " is out of range"));
+        absl::StrCat(path, ": ", Excerpt(v->string_value()), " is out of range"));
   }
   pb::Duration proto;
   proto.set_seconds(seconds);
@@ -161,7 +169,7 @@ absl::Status CheckInteger(const pb::FieldDescriptor& field, const pb::Value& v,
                                     : absl::SimpleAtoi(v.string_value(), &signed_value);
     if (parsed) return absl::OkStatus();
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": must be an integer, got \"", v.string_value(), "\""));
+        absl::StrCat(path, ": must be an integer, got ", Quoted(v.string_value())));
   }
   if (v.kind_case() != pb::Value::kNumberValue) return TypeError(path, "an integer", v);
   const double x = v.number_value();
@@ -188,7 +196,7 @@ absl::Status CheckEnum(const pb::FieldDescriptor& field, const pb::Value& v,
   if (v.kind_case() == pb::Value::kStringValue) {
     if (field.enum_type()->FindValueByName(v.string_value()) != nullptr) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": \"", v.string_value(), "\" is not a value of ", field.enum_type()->name()));
+        path, ": ", Quoted(v.string_value()), " is not a value of ", field.enum_type()->name()));
   }
   return CheckInteger(field, v, path);
 }
@@ -229,7 +237,7 @@ absl::Status NormalizeMap(const pb::FieldDescriptor& field, pb::Value* v, const 
   if (v->kind_case() != pb::Value::kStructValue) return TypeError(path, "an object", *v);
   const pb::FieldDescriptor& value_field = *field.message_type()->map_value();
   for (auto& [key, entry] : *v->mutable_struct_value()->mutable_fields()) {
-    const std::string entry_path = absl::StrCat(path, "[\"", key, "\"]");
+    const std::string entry_path = absl::StrCat(path, "[", Quoted(key), "]");
     // Protobuf would quietly turn a null map value into "".
     if (entry.kind_case() == pb::Value::kNullValue) {
       return absl::InvalidArgumentError(absl::StrCat(entry_path, ": must not be null"));
@@ -272,7 +280,7 @@ absl::Status NormalizeMessage(const pb::Descriptor& message, pb::Struct* object,
   std::map<int, std::string> seen;  // field number -> key as written
   std::vector<std::string> nulls;
   for (const std::string& key : keys) {
-    const std::string key_path = FieldPath(path, key);
+    const std::string key_path = FieldPath(path, Excerpt(key));
     const pb::FieldDescriptor* field = FindField(message, key);
     if (field == nullptr) {
       return absl::InvalidArgumentError(
@@ -299,22 +307,6 @@ absl::Status NormalizeMessage(const pb::Descriptor& message, pb::Struct* object,
   return absl::OkStatus();
 }
 
-// Pass 1. Parsing into a Value (not a Struct) lets a top-level array get a clear message.
-absl::StatusOr<pb::Struct> ParseJsonObject(absl::string_view json) {
-  pb::Value root;
-  const auto status =
-      pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), &root);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("plan is not valid JSON: ", OneLine(status.message().ToString())));
-  }
-  if (root.kind_case() != pb::Value::kStructValue) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("plan: must be a JSON object, got ", JsonKind(root)));
-  }
-  return std::move(*root.mutable_struct_value());
-}
-
 // Pass 3: protobuf's own parser on the normalised text.
 absl::StatusOr<Plan> StructToPlan(const pb::Struct& object) {
   std::string json;
@@ -327,17 +319,50 @@ absl::StatusOr<Plan> StructToPlan(const pb::Struct& object) {
   options.ignore_unknown_fields = false;
   status = pb::util::JsonStringToMessage(json, &plan, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("plan: ", OneLine(status.message().ToString())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan: ", Excerpt(OneLine(status.message().ToString()), 200)));
   }
   return plan;
 }
 
+// Sizes in messages: "2.1 MiB"; exact bytes when rounding would make it look like the limit.
+std::string Mebibytes(uint64_t bytes) {
+  std::string text = absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  if (text == absl::StrFormat("%.1f MiB", static_cast<double>(kMaxPlanBytes) / (1 << 20))) {
+    return absl::StrCat(bytes, " bytes");
+  }
+  return text;
+}
+
 }  // namespace
 
-absl::StatusOr<Plan> PlanFromJson(absl::string_view json) {
-  ASSIGN_OR_RETURN(pb::Struct object, ParseJsonObject(json));
+std::string PlanTooLargeMessage(uint64_t bytes) {
+  return absl::StrCat(Mebibytes(bytes), " is over the ", kMaxPlanBytes >> 20,
+                      " MiB limit for a plan");
+}
+
+// Parsing into a Value (not a Struct) lets a top-level array get a clear message.
+absl::StatusOr<pb::Struct> ReadPlanJsonObject(absl::string_view json) {
+  if (json.size() > kMaxPlanBytes) {
+    return absl::InvalidArgumentError(PlanTooLargeMessage(json.size()));
+  }
+  ASSIGN_OR_RETURN(pb::Value root, ReadJson(json, JsonLimits{.max_bytes = kMaxPlanBytes,
+                                                             .max_depth = kMaxPlanDepth}));
+  if (root.kind_case() != pb::Value::kStructValue) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan: must be a JSON object, got ", JsonKind(root)));
+  }
+  return std::move(*root.mutable_struct_value());
+}
+
+absl::StatusOr<Plan> PlanFromJsonObject(pb::Struct object) {
   RETURN_IF_ERROR(NormalizeMessage(*Plan::descriptor(), &object, ""));
   return StructToPlan(object);
+}
+
+absl::StatusOr<Plan> PlanFromJson(absl::string_view json) {
+  ASSIGN_OR_RETURN(pb::Struct object, ReadPlanJsonObject(json));
+  return PlanFromJsonObject(std::move(object));
 }
 
 }  // namespace stampede

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -26,12 +27,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/json_reader.h"
 #include "common/plan_internal.h"
 #include "common/plan_json.h"
 #include "common/status_macros.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace stampede {
 namespace {
@@ -39,24 +40,49 @@ namespace {
 namespace pb = ::google::protobuf;
 using plan_internal::FormatNumber;
 using plan_internal::HumanDuration;
-using plan_internal::OneLine;
 
 constexpr int64_t kMaxPayloadBytes = int64_t{64} << 20;
-// A plan is a few KiB; the cap only stops a mistyped path (a log, a disk image) being slurped.
-constexpr int64_t kMaxPlanBytes = int64_t{16} << 20;
+// Payloads are model inputs (nested arrays of numbers at most a few levels deep); the JSON check
+// must not be the thing a hostile payload file stalls.
+constexpr int kMaxPayloadDepth = 512;
+// File paths in messages: long enough for any real path, short enough for a log line.
+constexpr size_t kMaxPathInMessage = 300;
+
+std::string QuotedPath(absl::string_view path) {
+  return absl::StrCat("\"", Excerpt(path, kMaxPathInMessage), "\"");
+}
 
 absl::Status PrefixStatus(const absl::Status& status, absl::string_view prefix) {
   return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
 }
 
+// "plan.json:3:12: expected ':'" for a syntax error (the compiler's form, which editors and
+// terminals turn into a link), "plan.json: stages[0].rate: ..." for the rest.
+std::string PlanFilePrefix(const std::string& path, const absl::Status& status) {
+  const absl::string_view message = status.message();
+  size_t i = 0;
+  const auto number = [&] {
+    const size_t from = i;
+    while (i < message.size() && absl::ascii_isdigit(message[i])) ++i;
+    return i > from;
+  };
+  const bool positioned = number() && i < message.size() && message[i++] == ':' && number() &&
+                          i < message.size() && message[i] == ':';
+  return absl::StrCat(Excerpt(path, kMaxPathInMessage), positioned ? ":" : ": ");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resolution: files and the environment.
 
-// Reads a whole regular file of at most `limit` bytes. `what` starts every error message.
-absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t limit,
-                                     absl::string_view what) {
-  const std::string context = absl::StrCat(what, "cannot read \"", path, "\"");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Reads a whole regular file of at most `limit` bytes. `what` starts every error message but the
+// one for a file over the limit, which is `too_large(size)`. Never blocks on a FIFO or a device
+// and never reads more than the limit, whatever the path names.
+absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t limit, absl::string_view what,
+                                     const std::function<std::string(int64_t)>& too_large) {
+  const std::string context = absl::StrCat(what, "cannot read ", QuotedPath(path));
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever. It changes
+  // nothing for the regular files that are all this reads.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return absl::ErrnoToStatus(errno, context);
   struct stat info;
   std::string bytes;
@@ -69,8 +95,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t limit,
     // A FIFO or a device could block forever or never end.
     status = absl::InvalidArgumentError(absl::StrCat(context, ": not a regular file"));
   } else if (info.st_size > limit) {
-    status = absl::InvalidArgumentError(absl::StrCat(what, "\"", path, "\" is ", info.st_size,
-                                                     " bytes; the limit is ", limit >> 20, " MiB"));
+    status = absl::InvalidArgumentError(too_large(info.st_size));
   } else {
     bytes.resize(static_cast<size_t>(info.st_size));
     size_t done = 0;
@@ -107,11 +132,12 @@ std::string ContentType(const Target& target) {
 // rather than as 100% HTTP 400s during it.
 absl::Status CheckJsonPayload(const std::string& bytes, const std::string& field_path,
                               const std::string& file) {
-  pb::Value value;
-  const auto status = pb::util::JsonStringToMessage(bytes, &value);
+  const absl::Status status =
+      CheckJson(bytes, JsonLimits{.max_bytes = static_cast<size_t>(kMaxPayloadBytes),
+                                  .max_depth = kMaxPayloadDepth});
   if (status.ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      field_path, ": \"", file, "\" is not valid JSON: ", OneLine(status.message().ToString())));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field_path, ": ", QuotedPath(file), " is not valid JSON: ", status.message()));
 }
 
 absl::Status ResolvePayloads(const std::string& base_dir, Target* target) {
@@ -127,8 +153,12 @@ absl::Status ResolvePayloads(const std::string& base_dir, Target* target) {
     // Absolute in messages so that "No such file" says where the loader actually looked.
     const std::string file =
         std::filesystem::absolute(std::filesystem::path(base_dir) / written).lexically_normal();
+    const auto too_large = [&path = field_path, &file](int64_t size) {
+      return absl::StrCat(path, ": ", QuotedPath(file), " is ", size, " bytes; the limit is ",
+                          kMaxPayloadBytes >> 20, " MiB");
+    };
     ASSIGN_OR_RETURN(std::string bytes,
-                     ReadFile(file, kMaxPayloadBytes, absl::StrCat(field_path, ": ")));
+                     ReadFile(file, kMaxPayloadBytes, absl::StrCat(field_path, ": "), too_large));
     if (json) RETURN_IF_ERROR(CheckJsonPayload(bytes, field_path, file));
     target->add_resolved_payloads(std::move(bytes));
   }
@@ -142,14 +172,16 @@ absl::Status ResolveBearerToken(const EnvLookup& env, Target* target) {
   const std::optional<std::string> value = env ? env(name) : ProcessEnv()(name);
   constexpr absl::string_view kPath = "target.bearerTokenEnv: environment variable ";
   if (!value.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat(kPath, name, " is not set"));
+    return absl::InvalidArgumentError(absl::StrCat(kPath, Excerpt(name), " is not set"));
   }
-  if (value->empty()) return absl::InvalidArgumentError(absl::StrCat(kPath, name, " is empty"));
+  if (value->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(kPath, Excerpt(name), " is empty"));
+  }
   // It becomes an "Authorization: Bearer ..." header line, so no spaces or line breaks.
   if (!std::all_of(value->begin(), value->end(),
                    [](char c) { return absl::ascii_isgraph(c) || (c & 0x80) != 0; })) {
     return absl::InvalidArgumentError(
-        absl::StrCat(kPath, name, " holds whitespace or control characters"));
+        absl::StrCat(kPath, Excerpt(name), " holds whitespace or control characters"));
   }
   target->set_resolved_bearer_token(*value);
   return absl::OkStatus();
@@ -211,23 +243,35 @@ EnvLookup ProcessEnv() {
 
 absl::StatusOr<Plan> LoadPlan(const std::string& path) { return LoadPlan(path, {}); }
 
+absl::StatusOr<std::string> ReadPlanFile(const std::string& path) {
+  return ReadFile(path, kMaxPlanBytes, "plan: ", [&path](int64_t size) {
+    return absl::StrCat(Excerpt(path, kMaxPathInMessage), ": ", PlanTooLargeMessage(size));
+  });
+}
+
 absl::StatusOr<Plan> LoadPlan(const std::string& path, PlanLoadOptions options) {
-  ASSIGN_OR_RETURN(std::string json, ReadFile(path, kMaxPlanBytes, "plan: "));
+  ASSIGN_OR_RETURN(std::string json, ReadPlanFile(path));
   std::error_code error;
   const std::filesystem::path absolute = std::filesystem::absolute(path, error);
   if (error) {
     return absl::InternalError(
-        absl::StrCat("plan: cannot resolve \"", path, "\": ", error.message()));
+        absl::StrCat("plan: cannot resolve ", QuotedPath(path), ": ", error.message()));
   }
   options.base_dir = absolute.parent_path().string();
   // ParsePlan has already run ValidatePlan; the prefix tells which file a field path is in.
   absl::StatusOr<Plan> plan = ParsePlan(json, options);
-  if (!plan.ok()) return PrefixStatus(plan.status(), absl::StrCat(path, ": "));
+  if (!plan.ok()) return PrefixStatus(plan.status(), PlanFilePrefix(path, plan.status()));
   return plan;
 }
 
 absl::StatusOr<Plan> ParsePlan(std::string_view json, const PlanLoadOptions& options) {
-  ASSIGN_OR_RETURN(Plan plan, PlanFromJson(absl::string_view(json.data(), json.size())));
+  ASSIGN_OR_RETURN(pb::Struct object,
+                   ReadPlanJsonObject(absl::string_view(json.data(), json.size())));
+  return ParsePlanObject(std::move(object), options);
+}
+
+absl::StatusOr<Plan> ParsePlanObject(pb::Struct object, const PlanLoadOptions& options) {
+  ASSIGN_OR_RETURN(Plan plan, PlanFromJsonObject(std::move(object)));
   RETURN_IF_ERROR(ValidatePlan(plan));
   if (options.resolve) {
     RETURN_IF_ERROR(ResolvePayloads(options.base_dir, plan.mutable_target()));

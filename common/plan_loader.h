@@ -1,5 +1,6 @@
 // Loading and validating test plans (JSON in protobuf's JSON mapping, see proto/plan.proto).
-// Every error names the field path ("stages[1].rate") and what is wrong with it.
+// Every error names the field path ("stages[1].rate") or the line and column, and what is wrong;
+// what it quotes from the plan is cut to a short excerpt.
 #ifndef STAMPEDE_COMMON_PLAN_LOADER_H_
 #define STAMPEDE_COMMON_PLAN_LOADER_H_
 
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
 #include "plan.pb.h"
 
 namespace stampede {
@@ -31,8 +33,18 @@ struct PlanLoadOptions {
 absl::StatusOr<Plan> LoadPlan(const std::string& path);
 absl::StatusOr<Plan> LoadPlan(const std::string& path, PlanLoadOptions options);
 
-// Same, from JSON text.
+// Same, from JSON text. Text over kMaxPlanBytes (plan_json.h: 1 MiB) is refused unread; syntax
+// errors are "LINE:COLUMN: message" (LoadPlan makes that "plan.json:LINE:COLUMN: message").
 absl::StatusOr<Plan> ParsePlan(std::string_view json, const PlanLoadOptions& options);
+
+// Same, from a JSON object already read with ReadPlanJsonObject (plan_json.h), for callers that
+// edit a plan before loading it.
+absl::StatusOr<Plan> ParsePlanObject(google::protobuf::Struct object,
+                                     const PlanLoadOptions& options);
+
+// The bytes of a plan file: a regular file of at most kMaxPlanBytes ("plan.json: 2.1 MiB is over
+// the 1 MiB limit for a plan"); a directory, FIFO or device is refused without blocking.
+absl::StatusOr<std::string> ReadPlanFile(const std::string& path);
 
 // Checks the semantic rules on an already parsed plan (what the coordinator runs on a plan it
 // receives over gRPC). Does not touch files or the environment.

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/json_reader.h"
 #include "common/plan_internal.h"
 #include "google/protobuf/duration.pb.h"
 #include "plan.pb.h"
@@ -34,26 +35,39 @@ using plan_internal::ToAbsl;
 constexpr int32_t kMaxConcurrency = 100000;
 constexpr double kMaxRate = 1e7;
 
+// A plan of a megabyte can hold tens of thousands of mistakes; the message names the first ones.
+constexpr size_t kMaxErrorsListed = 20;
+
 class Errors {
  public:
   void Add(absl::string_view path, absl::string_view message) {
-    messages_.push_back(absl::StrCat(path, ": ", message));
+    if (messages_.size() < kMaxErrorsListed) {
+      messages_.push_back(absl::StrCat(path, ": ", message));
+    } else {
+      ++unlisted_;
+    }
   }
   absl::Status ToStatus() const {
     if (messages_.empty()) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrJoin(messages_, "; "));
+    std::string text = absl::StrJoin(messages_, "; ");
+    if (unlisted_ > 0) absl::StrAppend(&text, "; and ", unlisted_, " more");
+    return absl::InvalidArgumentError(text);
   }
 
  private:
   std::vector<std::string> messages_;
+  size_t unlisted_ = 0;
 };
+
+// A value from the plan, bounded, in double quotes.
+std::string Quoted(absl::string_view value) { return absl::StrCat("\"", Excerpt(value), "\""); }
 
 bool IsOneOf(absl::string_view value, std::initializer_list<absl::string_view> allowed) {
   return std::find(allowed.begin(), allowed.end(), value) != allowed.end();
 }
 
 std::string NotOneOf(absl::string_view value, absl::string_view allowed) {
-  return absl::StrCat("\"", value, "\" is not one of ", allowed);
+  return absl::StrCat(Quoted(value), " is not one of ", allowed);
 }
 
 // A plan received over gRPC never went through the JSON parser, so its durations may be
@@ -104,13 +118,13 @@ void CheckUrl(absl::string_view url, Errors* errors) {
   const size_t sep = url.find("://");
   if (sep == absl::string_view::npos || sep == 0 ||
       !std::all_of(url.begin(), url.begin() + sep, IsSchemeChar)) {
-    return errors->Add(kPath, absl::StrCat("\"", url, "\" is not an absolute URL like ",
+    return errors->Add(kPath, absl::StrCat(Quoted(url), " is not an absolute URL like ",
                                            "\"http://host:port/path\""));
   }
   const std::string scheme = absl::AsciiStrToLower(url.substr(0, sep));
   if (scheme != "http" && scheme != "https") {
-    return errors->Add(kPath, absl::StrCat("scheme \"", url.substr(0, sep),
-                                           "\" is not supported (use http or https)"));
+    return errors->Add(kPath, absl::StrCat("scheme ", Quoted(url.substr(0, sep)),
+                                           " is not supported (use http or https)"));
   }
   absl::string_view authority = url.substr(sep + 3);
   authority = authority.substr(0, authority.find_first_of("/?#"));
@@ -135,12 +149,12 @@ void CheckUrl(absl::string_view url, Errors* errors) {
     port = authority.substr(colon + 1);
   }
   if (host.empty() || host == "[]") {
-    return errors->Add(kPath, absl::StrCat("no host in \"", url, "\""));
+    return errors->Add(kPath, absl::StrCat("no host in ", Quoted(url)));
   }
   int port_number = 0;
   if (!port.empty() && (!absl::SimpleAtoi(port, &port_number) || port_number < 1 ||
                         port_number > 65535 || !absl::ascii_isdigit(port[0]))) {
-    errors->Add(kPath, absl::StrCat("port \"", port, "\" is not a number in [1, 65535]"));
+    errors->Add(kPath, absl::StrCat("port ", Quoted(port), " is not a number in [1, 65535]"));
   }
 }
 
@@ -151,7 +165,7 @@ bool IsTokenChar(char c) {
 }
 
 void CheckHeader(const std::string& name, const std::string& value, Errors* errors) {
-  const std::string path = absl::StrCat("target.headers[\"", name, "\"]");
+  const std::string path = absl::StrCat("target.headers[", Quoted(name), "]");
   if (name.empty()) return errors->Add("target.headers", "empty header name");
   if (!std::all_of(name.begin(), name.end(), IsTokenChar)) {
     return errors->Add(path, "header names may not contain spaces, colons or control characters");
@@ -196,18 +210,17 @@ void ValidateTarget(const Plan& plan, Errors* errors) {
     CheckPositiveDuration(target.timeout(), absl::Hours(1), "target.timeout", errors);
   }
   if (!IsOneOf(target.http_version(), {"", "1.1", "2"})) {
-    errors->Add("target.httpVersion", absl::StrCat("\"", target.http_version(),
-                                                   "\" is not supported (use \"1.1\" or "
-                                                   "\"2\")"));
+    errors->Add("target.httpVersion", absl::StrCat(Quoted(target.http_version()),
+                                                   " is not supported (use \"1.1\" or \"2\")"));
   }
   if (!IsOneOf(target.client(), {"", "auto", "curl"})) {
-    errors->Add("target.client", absl::StrCat("\"", target.client(),
-                                              "\" is not supported (use \"auto\" or \"curl\")"));
+    errors->Add("target.client", absl::StrCat(Quoted(target.client()),
+                                              " is not supported (use \"auto\" or \"curl\")"));
   }
   if (!target.bearer_token_env().empty() && !IsEnvVarName(target.bearer_token_env())) {
     errors->Add("target.bearerTokenEnv",
-                absl::StrCat("\"", target.bearer_token_env(),
-                             "\" is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+                absl::StrCat(Quoted(target.bearer_token_env()),
+                             " is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"));
   }
 }
 

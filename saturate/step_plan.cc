@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/plan_json.h"
 #include "common/plan_loader.h"
 #include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "report/report_model.h"
 
 namespace stampede {
@@ -60,16 +58,14 @@ Plan BuildStepPlan(const Plan& base, const StepRequest& request, const Saturatio
 }
 
 // The loader insists on at least one stage, so a plan without any gets a placeholder before it is
-// validated; the steps replace it. Everything else (field checks, payload, key) is the loader's.
+// validated; the steps replace it. Everything else (limits, field checks, payload, key) is the
+// loader's: the file is read and parsed by the same bounded functions LoadPlan uses.
 absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  google::protobuf::Struct object;
-  if (!in || !google::protobuf::util::JsonStringToMessage(text.str(), &object).ok()) {
-    return LoadPlan(path);  // its error says what is wrong with the file
-  }
-  auto& fields = *object.mutable_fields();
+  absl::StatusOr<std::string> text = ReadPlanFile(path);
+  absl::StatusOr<google::protobuf::Struct> object =
+      text.ok() ? ReadPlanJsonObject(*text) : text.status();
+  if (!object.ok()) return LoadPlan(path);  // its error says what is wrong with the file
+  auto& fields = *object->mutable_fields();
   auto stages = fields.find("stages");
   if (stages != fields.end() &&
       !(stages->second.has_list_value() && stages->second.list_value().values_size() == 0)) {
@@ -80,12 +76,10 @@ absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path) {
   stage["concurrency"].set_number_value(1);
   stage["requests"].set_number_value(1);
   *fields["stages"].mutable_list_value()->add_values() = placeholder;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(object, &json).ok()) return LoadPlan(path);
   PlanLoadOptions options;
   std::error_code error;
   options.base_dir = std::filesystem::absolute(path, error).parent_path().string();
-  absl::StatusOr<Plan> plan = ParsePlan(json, options);
+  absl::StatusOr<Plan> plan = ParsePlanObject(*std::move(object), options);
   if (!plan.ok()) {
     return absl::Status(plan.status().code(), absl::StrCat(path, ": ", plan.status().message()));
   }

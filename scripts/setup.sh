@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   # toolchain; clang for the thread-safety analysis in scripts/test.sh (GCC does not check the
-  # lock annotations); g++ brings the ASan/UBSan runtimes test.sh's sanitizer build uses
-  g++ clang cmake ninja-build pkg-config git
+  # lock annotations); g++ brings the ASan/UBSan runtimes test.sh's sanitizer build uses;
+  # libclang-rt-14-dev has clang's libFuzzer and sanitizer runtimes (scripts/fuzz.sh), which
+  # clang only recommends
+  g++ clang libclang-rt-14-dev cmake ninja-build pkg-config git
   # libraries
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libcurl4-openssl-dev libevent-dev libsqlite3-dev libgtest-dev libgmock-dev

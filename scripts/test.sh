@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test job (CI runs it through .ci/run), in four stages:
+# The whole test job (CI runs it through .ci/run), in five stages:
 #   1. scripts/setup.sh: installs missing Debian packages, builds build/ (GCC, RelWithDebInfo);
 #   2. build-clang/: the libraries and the three executables with clang and -Wthread-safety
 #      -Werror, so that every lock annotation is checked (no tests are built there);
 #   3. build-asan/: the unit suites (ctest label `unit`) built with ASan+UBSan, and run;
-#   4. the whole suite in build/, last, so that ctest's summary ends the output.
+#   4. build-fuzz/: every libFuzzer harness (tests/fuzz/) built and run for a short while
+#      (scripts/fuzz.sh; FUZZ_SECONDS, default 20, each; two at a time);
+#   5. the whole suite in build/, last, so that ctest's summary ends the output.
 # Each stage prints one line saying what it does and how long it took; the first failure stops
 # the job with a non-zero exit. ccache is used when it is installed, never required.
 set -euo pipefail
@@ -50,6 +52,13 @@ fi
 cmake --build build-asan -j "$JOBS" --target unit_tests
 ctest --test-dir build-asan -L unit -j "$JOBS" --output-on-failure
 stage_done "ASan+UBSan: built and ran the unit suites (ctest -L unit) in build-asan/"
+
+stage="fuzz"
+# Short runs: they catch an input that a change made easy to crash on. The long runs (10^7
+# executions each) are scripts/fuzz.sh --runs, recorded in docs/fuzzing.md.
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+./scripts/fuzz.sh "$FUZZ_SECONDS"
+stage_done "libFuzzer: built build-fuzz/ and ran every harness for ${FUZZ_SECONDS}s"
 
 stage="main suite"
 # The last stage prints its line first, so that ctest's summary ends the output; its time is

@@ -5,8 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -269,8 +271,19 @@ std::vector<BadPlanCase> BadPlanCases() {
        "target.colour: unknown field (expected one of: url, method, headers,"},
       {"truncated field name", R"("p99Ms": 250)", R"("p99": 250)",
        R"(thresholds.p99: unknown field (did you mean "p99Ms"?))"},
-      {"not JSON", "", "name: smoke", "plan is not valid JSON: "},
-      {"truncated JSON", "", R"({"name": "smoke", "stages": [)", "plan is not valid JSON: "},
+      // JSON syntax (json_reader_test has every kind): line and column, and a short excerpt.
+      {"not JSON", "", "name: smoke", "1:1: expected a value, got 'name: smoke'"},
+      {"truncated JSON", "", R"({"name": "smoke", "stages": [)",
+       "1:30: the input ends inside the array opened at 1:29 (expected a value)"},
+      {"missing colon", R"("name": "smoke")", R"("name" "smoke")",
+       R"(2:10: expected ':' after the key, got '"smoke",')"},
+      {"trailing comma", R"("errorRate": 0.01})", R"("errorRate": 0.01,})",
+       "12:50: expected a key in double quotes, got '}' (JSON allows no comma before"},
+      {"duplicate key", R"("method": "POST")", R"("method": "POST", "method": "GET")",
+       "4:61: target.method: duplicate key"},
+      {"duplicate header", R"("application/json"})",
+       R"("application/json", "Content-Type": "text/plain"})",
+       R"(5:53: target.headers["Content-Type"]: duplicate key)"},
       {"top level is an array", "", "[]", "plan: must be a JSON object, got array"},
       {"target is a string", kTargetBlock, R"("target": "http://127.0.0.1:8080/score",)",
        "target: expected an object, got string"},
@@ -421,7 +434,8 @@ std::vector<BadPlanCase> BadPlanCases() {
       {"payload path is a directory", R"("payload.json")", R"("payloads")",
        absl::StrCat(R"(target.payloadFile: cannot read ")", data, R"(/payloads": Is a directory)")},
       {"payload not JSON with JSON content type", R"("payload.json")", R"("not_json.txt")",
-       absl::StrCat(R"(target.payloadFile: ")", data, R"(/not_json.txt" is not valid JSON: )")},
+       absl::StrCat(R"(target.payloadFile: ")", data,
+                    R"(/not_json.txt" is not valid JSON: 1:1: expected a value, got 'inputs = )")},
       {"one of payloadFiles missing", R"("payloadFile": "payload.json")",
        R"("payloadFiles": ["payload.json", "gone.json"])",
        absl::StrCat(R"(target.payloadFiles[1]: cannot read ")", data, "/gone.json")},
@@ -489,6 +503,148 @@ TEST(ParsePlanTest, RejectsPayloadOver64MiB) {
   EXPECT_THAT(std::string(status.message()),
               HasSubstr(absl::StrCat("target.payloadFile: \"", big.string(),
                                      "\" is 67108865 bytes; the limit is 64 MiB")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile plans: refused in bounded time, with messages that quote a short excerpt at most.
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+PlanLoadOptions NoResolve() {
+  PlanLoadOptions options;
+  options.resolve = false;
+  return options;
+}
+
+TEST(HostilePlanTest, DeepNestingIsRefusedFast) {
+  // 200 KB: 100k nested arrays (protobuf's parser took 379 s on this).
+  const std::string json =
+      absl::StrCat(R"({"name": )", std::string(100000, '['), std::string(100000, ']'), "}");
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status status = ParsePlan(json, NoResolve()).status();
+  EXPECT_LT(SecondsSince(start), 1.0);
+  EXPECT_EQ(status.message(), "1:41: arrays and objects are nested more than 32 levels deep");
+}
+
+TEST(HostilePlanTest, HugeUnknownKeyIsRefusedFastWithAShortMessage) {
+  // Just under the size limit, so that the key reaches the field check and its "did you mean".
+  const std::string key(1'000'000, 'n');
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status status = ParsePlan(absl::StrCat("{\"", key, "\": 1}"), NoResolve()).status();
+  EXPECT_LT(SecondsSince(start), 1.0);
+  EXPECT_THAT(
+      std::string(status.message()),
+      HasSubstr(absl::StrCat(std::string(40, 'n'), "...: unknown field (expected one of: ")));
+  EXPECT_LT(status.message().size(), 200u);
+}
+
+TEST(HostilePlanTest, PlanOverTheSizeLimitIsRefusedUnread) {
+  // 10 MB: the unknown key that once cost 15 s and 1.6 GB.
+  const std::string json = absl::StrCat("{\"", std::string(10'000'000, 'k'), "\": 1}");
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status status = ParsePlan(json, NoResolve()).status();
+  EXPECT_LT(SecondsSince(start), 1.0);
+  EXPECT_EQ(status.message(), "9.5 MiB is over the 1 MiB limit for a plan");
+  // One byte over reads as such, not as "1.0 MiB is over the 1 MiB limit".
+  EXPECT_EQ(ParsePlan(std::string((1 << 20) + 1, ' '), NoResolve()).status().message(),
+            "1048577 bytes is over the 1 MiB limit for a plan");
+
+  ScopedTempDir dir("plan_loader");
+  ASSERT_FALSE(dir.path().empty());
+  const fs::path big = dir.path() / "plan.json";
+  WriteBytes(big, "");
+  fs::resize_file(big, 2'202'010);  // 2.1 MiB, sparse
+  EXPECT_EQ(LoadPlan(big.string()).status().message(),
+            absl::StrCat(big.string(), ": 2.1 MiB is over the 1 MiB limit for a plan"));
+}
+
+TEST(HostilePlanTest, LongValuesAreQuotedShort) {
+  const std::string long_text(100'000, 'x');
+  const struct {
+    std::string find;
+    std::string replace;
+    std::string expected_start;
+  } cases[] = {
+      {R"("method": "POST")", absl::StrCat(R"("method": ")", long_text, "\""),
+       absl::StrCat(R"(target.method: ")", std::string(40, 'x'), R"(..." is not one of )")},
+      {R"("timeout": "5s")", absl::StrCat(R"("timeout": ")", long_text, "\""),
+       absl::StrCat(R"(target.timeout: expected a duration string like "5s" or "250ms", got ")",
+                    std::string(40, 'x'), R"(...")")},
+      {R"("Content-Type": "application/json")",
+       absl::StrCat(R"("Content-Type": "application/json", ")", long_text, R"(": 1)"),
+       absl::StrCat(R"(target.headers[")", std::string(40, 'x'), R"(..."]: expected a string)")},
+      {"http://127.0.0.1:8080/score", absl::StrCat(long_text, "://h/"),
+       absl::StrCat(R"(target.url: scheme ")", std::string(40, 'x'), R"(..." is not supported)")},
+      {R"("SCORING_KEY")", absl::StrCat("\"", long_text, "\""),
+       absl::StrCat("target.bearerTokenEnv: environment variable ", std::string(40, 'x'),
+                    "... is not set")},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.expected_start);
+    const std::string json = absl::StrReplaceAll(ExamplePlan(), {{c.find, c.replace}});
+    ASSERT_NE(json, ExamplePlan());
+    const absl::Status status = ParsePlan(json, DataDirOptions()).status();
+    EXPECT_THAT(std::string(status.message()), ::testing::StartsWith(c.expected_start));
+    EXPECT_LT(status.message().size(), 300u);
+  }
+}
+
+TEST(HostilePlanTest, ManyMistakesAreListedUpToALimit) {
+  std::string stages;
+  for (int i = 0; i < 5000; ++i) {
+    absl::StrAppend(&stages, i == 0 ? "" : ",", R"({"concurrency": 0, "requests": 1})");
+  }
+  const std::string json =
+      absl::StrCat(R"({"target": {"url": "http://h/"}, "stages": [)", stages, "]}");
+  const absl::Status status = ParsePlan(json, NoResolve()).status();
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::StartsWith("stages[0].concurrency: must be in [1, 100000], got 0; "));
+  EXPECT_THAT(std::string(status.message()), ::testing::EndsWith("; and 4980 more"));
+  EXPECT_LT(status.message().size(), 2000u);
+}
+
+// A FIFO would block open() until a writer came; a device would never end.
+TEST(HostilePlanTest, FifosAndDevicesAreRefusedWithoutBlocking) {
+  ScopedTempDir dir("plan_loader");
+  ASSERT_FALSE(dir.path().empty());
+  const fs::path fifo = dir.path() / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(LoadPlan(fifo.string()).status().message(),
+            absl::StrCat("plan: cannot read \"", fifo.string(), "\": not a regular file"));
+  for (const std::string& payload : {fifo.string(), std::string("/dev/zero")}) {
+    const std::string json = absl::StrReplaceAll(
+        ExamplePlan(), {{R"("payload.json")", absl::StrCat("\"", payload, "\"")}});
+    EXPECT_EQ(
+        ParsePlan(json, DataDirOptions()).status().message(),
+        absl::StrCat("target.payloadFile: cannot read \"", payload, "\": not a regular file"));
+  }
+}
+
+TEST(HostilePlanTest, DeeplyNestedJsonPayloadIsRefusedFast) {
+  ScopedTempDir dir("plan_loader");
+  ASSERT_FALSE(dir.path().empty());
+  const fs::path payload = dir.path() / "deep.json";
+  WriteBytes(payload, absl::StrCat(std::string(1'000'000, '['), std::string(1'000'000, ']')));
+  const std::string json = absl::StrReplaceAll(
+      ExamplePlan(), {{R"("payload.json")", absl::StrCat("\"", payload.string(), "\"")}});
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status status = ParsePlan(json, DataDirOptions()).status();
+  EXPECT_LT(SecondsSince(start), 1.0);
+  EXPECT_EQ(status.message(),
+            absl::StrCat("target.payloadFile: \"", payload.string(),
+                         "\" is not valid JSON: 1:513: arrays and objects are nested more than "
+                         "512 levels deep"));
+}
+
+TEST(LoadPlanTest, SyntaxErrorsNameFileLineAndColumn) {
+  ScopedTempDir dir("plan_loader");
+  ASSERT_FALSE(dir.path().empty());
+  const fs::path plan_path = dir.path() / "plan.json";
+  WriteBytes(plan_path, "{\n  \"name\": \"smoke\",\n  \"stages\" 1\n}\n");
+  EXPECT_EQ(LoadPlan(plan_path.string()).status().message(),
+            absl::StrCat(plan_path.string(), ":3:12: expected ':' after the key, got '1'"));
 }
 
 // ---------------------------------------------------------------------------------------------
