@@ -3,7 +3,6 @@
 // from the store's commit callback: an acknowledged batch is on disk, so an agent may forget it.
 // An agent's part of a run is finished once its RunFinished came and every batch it announced is
 // committed; that state is stored before the finish is acknowledged.
-#include <iostream>
 #include <string>
 #include <utility>
 
@@ -41,13 +40,11 @@ void RunManager::RejectBatch(AgentSession& session, const RecordBatch& batch,
   }
   // One line per refused batch: refusals are rare (a bug or a hostile sender) and each one is
   // worth seeing. The reason names the field; it quotes nothing long.
-  std::cerr << "coordinator: "
-            << LogFields({{"event", "batch_rejected"},
+  options_.log(LogFields({{"event", "batch_rejected"},
                           {"agent", session.id()},
                           {"run", batch.run_id()},
                           {"seq", absl::StrCat(batch.seq())},
-                          {"reason", why.message()}})
-            << "\n";
+                          {"reason", why.message()}}));
   CoordinatorMessage m;
   BatchRejected* rejected = m.mutable_batch_rejected();
   rejected->set_run_id(batch.run_id());
@@ -231,12 +228,10 @@ void RunManager::Apply(const AgentUpdate& update) {
   if (absl::Status s = store_->UpdateRunAgent(update.run_id, update.agent_id, update.state,
                                               update.expected_batches);
       !s.ok()) {
-    std::cerr << "coordinator: "
-              << LogFields({{"event", "store_error"},
+    options_.log(LogFields({{"event", "store_error"},
                             {"agent", update.agent_id},
                             {"run", update.run_id},
-                            {"reason", s.message()}})
-              << "\n";
+                            {"reason", s.message()}}));
     return;  // not acknowledged: the agent sends its RunFinished again after a reconnect
   }
   if (update.finish_ack_to != nullptr) {

@@ -2,7 +2,6 @@
 // into stored reports, old runs forgotten) and recovery after a coordinator restart.
 #include <google/protobuf/util/json_util.h>
 
-#include <iostream>
 #include <map>
 #include <string>
 #include <vector>
@@ -194,11 +193,9 @@ absl::Status RunManager::Recover(RecoveryMode mode) {
       summary.set_state(StateName(RunState::Failed(std::string(s.message()))));
       summary.set_ended_ns(clock_->WallNs());
       (void)store_->UpdateRun(summary, nullptr);
-      std::cerr << "coordinator: "
-                << LogFields({{"event", "recovery_failed"},
+      options_.log(LogFields({{"event", "recovery_failed"},
                               {"run", stored.summary.run_id()},
-                              {"reason", s.message()}})
-                << "\n";
+                              {"reason", s.message()}}));
     }
   }
   return absl::OkStatus();
@@ -268,15 +265,13 @@ absl::Status RunManager::RecoverRun(const StoredRun& stored, RecoveryMode mode) 
   for (auto& [agent_id, c] : counters) {
     run->aggregator->AddBatch(run->agents[agent_id].meta, c);
   }
-  std::cerr << "coordinator: "
-            << LogFields(
-                   {{"event", "recovered"},
-                    {"run", run->id},
-                    {"records", absl::StrCat(records)},
-                    {"batches", absl::StrCat(stored.batches.size())},
-                    {"agents", absl::StrCat(run->agents.size())},
-                    {"next", mode == RecoveryMode::kResume ? "wait_for_agents" : "interrupted"}})
-            << "\n";
+  options_.log(
+      LogFields({{"event", "recovered"},
+                 {"run", run->id},
+                 {"records", absl::StrCat(records)},
+                 {"batches", absl::StrCat(stored.batches.size())},
+                 {"agents", absl::StrCat(run->agents.size())},
+                 {"next", mode == RecoveryMode::kResume ? "wait_for_agents" : "interrupted"}}));
   absl::MutexLock lock(&mu_);
   runs_[run->id] = std::move(run);
   return absl::OkStatus();

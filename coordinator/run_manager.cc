@@ -3,7 +3,6 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
-#include <iostream>
 #include <random>
 #include <set>
 
@@ -122,12 +121,10 @@ absl::StatusOr<std::shared_ptr<AgentSession>> RunManager::RegisterAgent(
   }
   if (old != nullptr) old->Close();
   for (const std::string& id : lost_runs) {
-    std::cerr << "coordinator: "
-              << LogFields({{"event", "agent_lost"},
+    options_.log(LogFields({{"event", "agent_lost"},
                             {"agent", reg.name()},
                             {"run", id},
-                            {"reason", "restarted (a new process: its part of the run is over)"}})
-              << "\n";
+                            {"reason", "restarted (a new process: its part of the run is over)"}}));
   }
   return session;
 }

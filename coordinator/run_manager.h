@@ -19,6 +19,7 @@
 #define STAMPEDE_COORDINATOR_RUN_MANAGER_H_
 
 #include <cstdint>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/log_line.h"
 #include "common/run_aggregator.h"
 #include "common/run_state.h"
 #include "control.pb.h"
@@ -65,6 +67,9 @@ struct RunManagerOptions {
   // Whether a thread calls Tick() every 50 ms. Without it nothing is marked lost and no run is
   // finalised unless the owner calls Tick(): tests do, after moving a fake clock.
   bool monitor_thread = true;
+  // Where the manager's key=value event lines go (refused batches, lost agents, recovery); by
+  // default stderr, which systemd's journal keeps. Tests and the fuzzer read or drop them.
+  LogFn log = [](const std::string& line) { std::cerr << "coordinator: " << line << "\n"; };
 };
 
 // What to do with the runs a store still has as "running" (Recover).
