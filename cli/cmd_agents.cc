@@ -22,21 +22,18 @@ int CmdAgents(const Args& args) {
       .description =
           "The agents connected to a coordinator: name, region, labels, state, cores "
           "and clock offset.",
-      .flags = {CoordinatorFlag(), TokenFlag(), TokenFileFlag(),
-                JsonFlag("print them as a JSON array")}};
+      .flags = WithFlags(RemoteFlags(), {JsonFlag("print them as a JSON array")})};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;
-  auto token = ResolveToken(*flags);
-  if (!token.ok()) return Fail("agents", token.status(), 2);
-  auto client = DialCoordinator(flags->String("--coordinator"), *token);
-  if (!client.ok()) return Fail("agents", client.status(), 3);
+  auto client = DialFromFlags(*flags, flags->String("--coordinator"));
+  if (!client.ok()) return Fail("agents", client.status(), ExitCodeFor(client.status()));
   ListAgentsRequest request;
   request.set_token(client->token);
   ListAgentsResponse response;
   grpc::ClientContext ctx;
   if (auto s = FromGrpc(client->stub->ListAgents(&ctx, request, &response)); !s.ok()) {
-    return Fail("agents", s, 3);
+    return Fail("agents", s, ExitCodeFor(s));
   }
   if (flags->Bool("--json")) {
     JsonWriter w;

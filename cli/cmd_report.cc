@@ -20,18 +20,16 @@ int CmdReport(const Args& args) {
           "[--coordinator HOST:PORT | --db PATH]",
       .description = "The merged report of a run, from a coordinator or from a store file.",
       .positionals = {{.name = "RUN", .help = "the run id (`stampede runs` lists them)"}},
-      .flags = {{.name = "--format",
-                 .value = "text|json|csv",
-                 .default_value = "text",
-                 .help = "the report's format"},
-                {.name = "--output",
-                 .alias = "-o",
-                 .value = "FILE",
-                 .help = "write the report to FILE instead of stdout"},
-                CoordinatorFlag(),
-                TokenFlag(),
-                TokenFileFlag(),
-                ReadDbFlag()}};
+      .flags = WithFlags({{.name = "--format",
+                           .value = "text|json|csv",
+                           .default_value = "text",
+                           .help = "the report's format"},
+                          {.name = "--output",
+                           .alias = "-o",
+                           .value = "FILE",
+                           .help = "write the report to FILE instead of stdout"},
+                          ReadDbFlag()},
+                         RemoteFlags())};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;

@@ -21,14 +21,16 @@ int RunPlanCommand(const Args& args, std::string* run_id_out) {
           "coordinator and local agents. Live progress, then the merged report. Exit "
           "1 when a plan threshold failed or the run did not finish.",
       .positionals = {{.name = "PLAN.json", .help = "the plan (`stampede validate` checks it)"}},
-      .flags = {EmbeddedCoordinatorFlag(),
-                TokenFlag(),
-                TokenFileFlag(),
-                LocalAgentsFlag(""),
-                EmbeddedDbFlag(),
-                RegionsFlag(),
-                JsonFlag("stdout carries only the report, as JSON; progress goes to stderr"),
-                {.name = "--quiet", .help = "no live progress"}}};
+      .flags = WithFlags(
+          {LocalAgentsFlag(""),
+           EmbeddedDbFlag(),
+           RegionsFlag(),
+           JsonFlag("stdout carries only the report, as JSON; progress goes to stderr"),
+           {.name = "--quiet", .help = "no live progress"},
+           {.name = "--detach",
+            .help = "start the run on the coordinator, print its id and return (`stampede "
+                    "watch RUN` follows it)"}},
+          EmbeddedOrRemoteFlags())};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;
@@ -38,20 +40,30 @@ int RunPlanCommand(const Args& args, std::string* run_id_out) {
   // agents over the link, never through a file on the coordinator.
   auto plan = LoadPlan(flags->positional()[0]);
   if (!plan.ok()) return Fail("run", plan.status(), 2);
-  OutputMode mode{flags->Bool("--json"), flags->Bool("--quiet")};
+  OutputMode mode{flags->Bool("--json"), flags->Bool("--quiet"), flags->Bool("--detach")};
 
-  if (auto address = flags->Get("--coordinator")) {
-    auto token = ResolveToken(*flags);
-    if (!token.ok()) return Fail("run", token.status(), 2);
-    auto client = DialCoordinator(*address, *token);
-    if (!client.ok()) return Fail("run", client.status(), 3);
+  // With --json or --detach, stdout carries only the report or the run id.
+  std::ostream& say = mode.json || mode.detach ? std::cerr : std::cout;
+  if (auto address = RemoteAddress(*flags)) {
+    say << "coordinator " << *address << std::endl;
+    auto client = DialFromFlags(*flags, *address);
+    if (!client.ok()) return Fail("run", client.status(), ExitCodeFor(client.status()));
     return StartAndFollow(*client, *plan, mode, run_id_out);
   }
   const EmbeddedOptions options =
       EmbeddedOptionsForPlan(*local_agents, flags->String("--db"), flags->Get("--regions"), &*plan);
+  if (mode.detach) {
+    return Fail("run",
+                absl::InvalidArgumentError("--detach needs a coordinator (--coordinator or "
+                                           "$STAMPEDE_COORDINATOR): an embedded run ends with "
+                                           "this process"),
+                2);
+  }
+  say << "embedded: " << options.agents << " local agent" << (options.agents == 1 ? "" : "s")
+      << std::endl;
   auto cluster = EmbeddedCluster::Start(options);
   if (!cluster.ok()) return Fail("run", cluster.status(), 3);
-  auto client = DialCoordinator((*cluster)->address(), "");
+  auto client = DialCoordinator((*cluster)->address(), "", TlsFiles{});
   if (!client.ok()) return Fail("run", client.status(), 3);
   const int code = StartAndFollow(*client, *plan, mode, run_id_out);
   if (!mode.json) std::cout << "store: " << options.db_path << "\n";

@@ -24,7 +24,7 @@ int CmdRuns(const Args& args) {
       .command = "stampede runs",
       .usage = "stampede runs [--coordinator HOST:PORT | --db PATH]",
       .description = "Runs, newest first: id, plan, state, start, agents, requests and errors.",
-      .flags = {CoordinatorFlag(), TokenFlag(), TokenFileFlag(), ReadDbFlag()}};
+      .flags = WithFlags({ReadDbFlag()}, RemoteFlags())};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;

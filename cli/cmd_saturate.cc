@@ -1,6 +1,7 @@
 // stampede saturate: the saturation search with each step a normal run on the coordinator.
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "cli/coordinator_client.h"
 #include "cli/embedded_cluster.h"
 #include "cli/flag_specs.h"
+#include "cli/interrupts.h"
 #include "cli/run_client.h"
 #include "common/json_writer.h"
 #include "common/run_state.h"
@@ -39,22 +41,20 @@ CommandSpec SaturateSpec() {
       .positionals = {{.name = "PLAN.json",
                        .help = "target, agents and the plan's \"saturation\" settings; stages "
                                "are optional"}},
-      .flags = {
-          EmbeddedCoordinatorFlag(),
-          TokenFlag(),
-          TokenFileFlag(),
-          LocalAgentsFlag("2; 1 with --single-client"),
-          EmbeddedDbFlag(),
-          RegionsFlag(),
-          {.name = "--single-client", .help = "search with one agent (the single-client test)"},
-          {.name = "--target-rps",
-           .value = "R",
-           .help = "also size pods for this rate at the operating point"},
-          {.name = "--pods-tested",
-           .value = "N",
-           .default_value = "1",
-           .help = "pods behind the service under test, for --target-rps"},
-          JsonFlag("stdout carries only the result, as JSON; progress goes to stderr")}};
+      .flags = WithFlags(
+          {LocalAgentsFlag("2; 1 with --single-client"),
+           EmbeddedDbFlag(),
+           RegionsFlag(),
+           {.name = "--single-client", .help = "search with one agent (the single-client test)"},
+           {.name = "--target-rps",
+            .value = "R",
+            .help = "also size pods for this rate at the operating point"},
+           {.name = "--pods-tested",
+            .value = "N",
+            .default_value = "1",
+            .help = "pods behind the service under test, for --target-rps"},
+           JsonFlag("stdout carries only the result, as JSON; progress goes to stderr")},
+          EmbeddedOrRemoteFlags())};
 }
 
 int Fail(const absl::Status& status, int code) {
@@ -99,20 +99,24 @@ int CmdSaturate(const Args& args) {
   std::unique_ptr<EmbeddedCluster> cluster;
   std::string db_path;
   absl::StatusOr<CoordinatorClient> client = absl::UnknownError("not dialled");
-  if (auto address = flags->Get("--coordinator")) {
-    auto token = ResolveToken(*flags);
-    if (!token.ok()) return Fail(token.status(), 2);
-    client = DialCoordinator(*address, *token);
+  std::ostream& say = json ? std::cerr : std::cout;
+  if (auto address = RemoteAddress(*flags)) {
+    say << "coordinator " << *address << std::endl;
+    client = DialFromFlags(*flags, *address);
   } else {
     db_path = flags->String("--db");
     const EmbeddedOptions embedded =
         EmbeddedOptionsForPlan(*local_agents, db_path, flags->Get("--regions"), &*plan);
+    say << "embedded: " << embedded.agents << " local agent" << (embedded.agents == 1 ? "" : "s")
+        << std::endl;
     auto started = EmbeddedCluster::Start(embedded);
     if (!started.ok()) return Fail(started.status(), 3);
     cluster = std::move(*started);
-    client = DialCoordinator(cluster->address(), "");
+    client = DialCoordinator(cluster->address(), "", TlsFiles{});
   }
-  if (!client.ok()) return Fail(client.status(), 3);
+  if (!client.ok())
+    return Fail(client.status(),
+                client.status().code() == absl::StatusCode::kPermissionDenied ? 4 : 3);
 
   // The live view: one line per finished step; on a terminal also the running step's progress
   // on a line that the finished step overwrites. With --json, stdout carries only the report.
@@ -128,7 +132,11 @@ int CmdSaturate(const Args& args) {
   }
   int agents_per_step = 0;
   StepRequest running;
+  // Ctrl-C: the running step is aborted (at its next progress update, within about half a
+  // second) and the search stops; a second Ctrl-C detaches at once.
+  std::atomic<bool> interrupted{false};
   auto runner = [&](const StepRequest& request) -> absl::StatusOr<StepResult> {
+    if (interrupted) return absl::CancelledError("interrupted (Ctrl-C): the search stopped");
     const Plan step = BuildStepPlan(*plan, request, *options, single_client);
     StartRunResponse started;
     bool abort_sent = false;
@@ -142,6 +150,7 @@ int CmdSaturate(const Args& args) {
           if (!abort_sent && s503 != p.totals().by_status().end() && s503->second > 0) {
             abort_sent = AbortRun(*client, started.run_id()).ok();
           }
+          if (!abort_sent && interrupted) abort_sent = AbortRun(*client, started.run_id()).ok();
           if (!tty || !show_live) return;
           live << "\r\x1b[K"
                << absl::StrFormat(
@@ -159,6 +168,11 @@ int CmdSaturate(const Args& args) {
     if (!report.ok()) {
       return absl::Status(report.status().code(),
                           absl::StrCat(which, ": ", report.status().message()));
+    }
+    if (interrupted) {
+      return absl::CancelledError(absl::StrCat("interrupted (Ctrl-C): ", which, ", run ",
+                                               report->run_id(),
+                                               ", was aborted; the search stopped"));
     }
     // A lost or aborted agent leaves the step's figures incomplete: judging it would be a guess.
     const absl::StatusOr<RunState> state = ParseRunState(report->state());
@@ -179,10 +193,23 @@ int CmdSaturate(const Args& args) {
     if (!show_live) return;
     live << (tty ? "\r\x1b[K" : "") << FormatStepLine(step, options->repeats) << std::endl;
   });
-  absl::StatusOr<SaturationResult> result = search.Run();
+  absl::StatusOr<SaturationResult> result = absl::UnknownError("not run");
+  {
+    InterruptGuard guard(
+        [&] {
+          interrupted = true;
+          live << "\ninterrupted: aborting the running step and stopping the search (Ctrl-C "
+                  "again to detach)"
+               << std::endl;
+        },
+        [&] {
+          live << "\ndetached: the step's run may still be ending on the agents" << std::endl;
+        });
+    result = search.Run();
+  }
   if (!result.ok()) {
     if (tty && show_live) live << "\r\x1b[K" << std::flush;
-    return Fail(result.status(), CodeFor(result.status()));
+    return Fail(result.status(), interrupted ? kInterruptedExit : CodeFor(result.status()));
   }
 
   // Pods for a target rate at the operating point, from what the tested pods sustained.

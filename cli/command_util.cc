@@ -10,7 +10,15 @@ int Fail(const std::string& command, const absl::Status& status, int code) {
 }
 
 int ExitCodeFor(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return 2;
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+      return 4;
+    default:
+      return 3;
+  }
 }
 
 }  // namespace stampede

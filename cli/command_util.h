@@ -12,8 +12,9 @@ namespace stampede {
 // Prints "stampede COMMAND: MESSAGE" on stderr and returns `code`.
 int Fail(const std::string& command, const absl::Status& status, int code);
 
-// Exit code for a failed call: 2 for bad input (InvalidArgument), 3 for "the coordinator or
-// agents could not do it" (everything else).
+// Exit code for a failed call: 2 for bad input (InvalidArgument), 4 when the coordinator refused
+// the credentials (a bad token: PermissionDenied, Unauthenticated), 3 for "the coordinator or
+// agents could not do it" (unreachable, everything else).
 int ExitCodeFor(const absl::Status& status);
 
 }  // namespace stampede

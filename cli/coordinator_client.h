@@ -4,10 +4,12 @@
 #define STAMPEDE_CLI_COORDINATOR_CLIENT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "common/flags.h"
+#include "common/grpc_tls.h"
 #include "control.grpc.pb.h"
 
 namespace stampede {
@@ -25,9 +27,21 @@ std::string DefaultCoordinatorAddress();
 // once is an error, as is an unreadable file.
 absl::StatusOr<std::string> ResolveToken(const ParsedFlags& flags);
 
+// The coordinator a run or saturate goes to: --coordinator, else $STAMPEDE_COORDINATOR; nullopt
+// when neither is given (the run is embedded).
+std::optional<std::string> RemoteAddress(const ParsedFlags& flags);
+
+// The TLS files of --tls-ca/--tls-cert/--tls-key, each defaulting to its $STAMPEDE_TLS_ variable.
+TlsFiles TlsFilesFromFlags(const ParsedFlags& flags);
+
 // Waits up to 5 s for a connection; Unavailable("cannot reach the coordinator at ...") if none.
+// `tls` empty: plaintext (an embedded coordinator, whatever the environment says).
 absl::StatusOr<CoordinatorClient> DialCoordinator(const std::string& address,
-                                                  const std::string& token);
+                                                  const std::string& token, const TlsFiles& tls);
+
+// Dials `address` with the token and TLS files of a command's RemoteFlags().
+absl::StatusOr<CoordinatorClient> DialFromFlags(const ParsedFlags& flags,
+                                                const std::string& address);
 
 }  // namespace stampede
 

@@ -15,9 +15,10 @@ FlagSpec CoordinatorFlag() {
 FlagSpec EmbeddedCoordinatorFlag() {
   return {.name = "--coordinator",
           .value = "HOST:PORT",
+          .default_help = "$STAMPEDE_COORDINATOR; neither: embedded",
           .help =
-              "run on this coordinator and its agents; without it the run is embedded (an "
-              "in-process coordinator and --local-agents agents)"};
+              "run on this coordinator and its agents; without it (and without the variable) "
+              "the run is embedded: an in-process coordinator and --local-agents agents"};
 }
 
 FlagSpec TokenFlag() {
@@ -62,5 +63,37 @@ FlagSpec RegionsFlag() {
 }
 
 FlagSpec JsonFlag(const std::string& help) { return {.name = "--json", .help = help}; }
+
+namespace {
+
+std::vector<FlagSpec> TlsFlags() {
+  return {{.name = "--tls-ca",
+           .value = "PEM",
+           .default_help = "$STAMPEDE_TLS_CA",
+           .help = "CA of the coordinator's certificate: the link uses TLS"},
+          {.name = "--tls-cert",
+           .value = "PEM",
+           .default_help = "$STAMPEDE_TLS_CERT",
+           .help = "client certificate, for a coordinator that requires mutual TLS"},
+          {.name = "--tls-key",
+           .value = "PEM",
+           .default_help = "$STAMPEDE_TLS_KEY",
+           .help = "the client certificate's private key"}};
+}
+
+}  // namespace
+
+std::vector<FlagSpec> RemoteFlags() {
+  return WithFlags({CoordinatorFlag(), TokenFlag(), TokenFileFlag()}, TlsFlags());
+}
+
+std::vector<FlagSpec> EmbeddedOrRemoteFlags() {
+  return WithFlags({EmbeddedCoordinatorFlag(), TokenFlag(), TokenFileFlag()}, TlsFlags());
+}
+
+std::vector<FlagSpec> WithFlags(std::vector<FlagSpec> flags, const std::vector<FlagSpec>& more) {
+  flags.insert(flags.end(), more.begin(), more.end());
+  return flags;
+}
 
 }  // namespace stampede

@@ -3,6 +3,8 @@
 #ifndef STAMPEDE_CLI_FLAG_SPECS_H_
 #define STAMPEDE_CLI_FLAG_SPECS_H_
 
+#include <vector>
+
 #include "common/flags.h"
 
 namespace stampede {
@@ -23,6 +25,16 @@ FlagSpec LocalAgentsFlag(const std::string& default_help);
 FlagSpec EmbeddedDbFlag();
 FlagSpec RegionsFlag();
 FlagSpec JsonFlag(const std::string& help);
+
+// How a remote command reaches its coordinator: --coordinator (CoordinatorFlag), --token,
+// --token-file, and --tls-ca/--tls-cert/--tls-key (defaults $STAMPEDE_TLS_CA/_CERT/_KEY).
+// DialFromFlags (coordinator_client.h) reads them.
+std::vector<FlagSpec> RemoteFlags();
+// The same for run and saturate, whose --coordinator has no default: given (or
+// $STAMPEDE_COORDINATOR set) the run goes there, else it is embedded.
+std::vector<FlagSpec> EmbeddedOrRemoteFlags();
+// `flags` followed by `more`: a command's own flags, then a shared group.
+std::vector<FlagSpec> WithFlags(std::vector<FlagSpec> flags, const std::vector<FlagSpec>& more);
 
 }  // namespace stampede
 

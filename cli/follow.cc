@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/command_util.h"
+#include "cli/interrupts.h"
 #include "cli/progress_view.h"
 #include "common/run_state.h"
 #include "report/report_format.h"
@@ -47,12 +48,32 @@ int StartAndFollow(CoordinatorClient& client, const Plan& plan, const OutputMode
   for (const auto& a : response.agents()) {
     agents.push_back(absl::StrCat(a.name(), " (", a.region(), ")"));
   }
-  (mode.json ? std::cerr : std::cout)
+  (mode.json || mode.detach ? std::cerr : std::cout)
       << "run " << response.run_id() << " started on " << response.agents_size()
       << " agent(s): " << absl::StrJoin(agents, ", ") << std::endl;
   if (run_id_out != nullptr) *run_id_out = response.run_id();
-  if (auto s = FollowRun(client, response.run_id(), mode); !s.ok()) return Fail("run", s, 3);
-  return PrintReport(client, response.run_id(), mode, "run");
+  const std::string& id = response.run_id();
+  if (mode.detach) {
+    std::cout << (mode.json ? absl::StrCat("{\"runId\": \"", id, "\"}") : id) << std::endl;
+    return 0;
+  }
+  std::ostream& say = mode.json ? std::cerr : std::cout;
+  InterruptGuard guard(
+      [&] {
+        say << "\ninterrupted: aborting run " << id
+            << " on every agent and waiting for the records in flight (Ctrl-C again to detach)"
+            << std::endl;
+        if (absl::Status s = AbortRun(client, id); !s.ok()) {
+          std::cerr << "stampede run: could not abort " << id << ": " << s.message() << "\n";
+        }
+      },
+      [&] {
+        say << "\ndetached: run " << id << " is being aborted; `stampede watch " << id
+            << "` follows it, `stampede report " << id << "` prints it" << std::endl;
+      });
+  if (auto s = FollowRun(client, id, mode); !s.ok()) return Fail("run", s, 3);
+  const int code = PrintReport(client, id, mode, "run");
+  return guard.interrupted() ? kInterruptedExit : code;
 }
 
 }  // namespace stampede

@@ -12,8 +12,9 @@
 namespace stampede {
 
 struct OutputMode {
-  bool json = false;   // stdout carries only the JSON report; progress goes to stderr
-  bool quiet = false;  // no live view
+  bool json = false;    // stdout carries only the JSON report; progress goes to stderr
+  bool quiet = false;   // no live view
+  bool detach = false;  // start the run, print its id, return (the run goes on)
 };
 
 // Follows a run to its end with live progress; Unavailable when the stream broke first.
@@ -26,7 +27,8 @@ int PrintReport(CoordinatorClient& client, const std::string& run_id, const Outp
                 const std::string& command);
 
 // Starts `plan`, says where it runs, follows it and prints the report; the exit code as above,
-// 2 for a rejected plan. `run_id_out` (optional) receives the run id once started.
+// 2 for a rejected plan. `run_id_out` (optional) receives the run id once started. Ctrl-C while
+// following aborts the run and prints the partial report (exit 130); a second one detaches.
 int StartAndFollow(CoordinatorClient& client, const Plan& plan, const OutputMode& mode,
                    std::string* run_id_out);
 

@@ -13,9 +13,7 @@ absl::StatusOr<std::vector<RunSummary>> LoadRuns(const ParsedFlags& flags) {
     if (!store.ok()) return store.status();
     return (*store)->ListRuns();
   }
-  auto token = ResolveToken(flags);
-  if (!token.ok()) return token.status();
-  auto client = DialCoordinator(flags.String("--coordinator"), *token);
+  auto client = DialFromFlags(flags, flags.String("--coordinator"));
   if (!client.ok()) return client.status();
   ListRunsRequest request;
   request.set_token(client->token);
@@ -31,9 +29,7 @@ absl::StatusOr<RunReport> LoadReport(const ParsedFlags& flags, const std::string
     if (!store.ok()) return store.status();
     return (*store)->GetReport(run_id);
   }
-  auto token = ResolveToken(flags);
-  if (!token.ok()) return token.status();
-  auto client = DialCoordinator(flags.String("--coordinator"), *token);
+  auto client = DialFromFlags(flags, flags.String("--coordinator"));
   if (!client.ok()) return client.status();
   return FetchReport(*client, run_id);
 }

@@ -33,6 +33,7 @@ using testing::ChildProcess;
 using ::testing::HasSubstr;
 using testing::Query;
 using testing::RunCommand;
+using testing::ServerRequests;
 
 bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -41,39 +42,6 @@ bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds time
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return true;
-}
-
-// GET http://127.0.0.1:port/path; the body ("" on failure).
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\n\r\n");
-    (void)!write(fd, request.data(), request.size());
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
-
-// Requests the simulated model service received (its /stats).
-int64_t ServerRequests(int port) {
-  const std::string stats = HttpGet(port, "/stats");
-  const size_t at = stats.find("\"requests\":");
-  int64_t n = -1;
-  if (at != std::string::npos) {
-    absl::string_view rest = absl::string_view(stats).substr(at + 11);
-    (void)absl::SimpleAtoi(rest.substr(0, rest.find_first_of(",}")), &n);
-  }
-  return n;
 }
 
 // `stampede serve` on the given listen address; returns it and fills `address`.

@@ -1,7 +1,10 @@
 #include "tests/support/e2e.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -29,8 +32,8 @@ std::filesystem::path UniqueTestDir(const std::string& prefix) {
 ScopedTempDir::ScopedTempDir(const std::string& prefix) {
   std::string pattern =
       (std::filesystem::path(::testing::TempDir()) / (prefix + "_XXXXXX")).string();
-  path_ = mkdtemp(pattern.data()) != nullptr ? std::filesystem::path(pattern)
-                                             : std::filesystem::path();
+  path_ =
+      mkdtemp(pattern.data()) != nullptr ? std::filesystem::path(pattern) : std::filesystem::path();
 }
 
 ScopedTempDir::~ScopedTempDir() {
@@ -87,8 +90,8 @@ absl::Status ProcessCluster::Start(const std::filesystem::path& dir,
                                    const std::vector<std::string>& regions,
                                    const std::vector<std::string>& serve_flags) {
   db_ = (dir / "stampede.db").string();
-  std::vector<std::string> argv = {BinPath("stampede"), "serve", "--listen", "127.0.0.1:0",
-                                   "--db", db_};
+  std::vector<std::string> argv = {BinPath("stampede"), "serve", "--listen",
+                                   "127.0.0.1:0",       "--db",  db_};
   argv.insert(argv.end(), serve_flags.begin(), serve_flags.end());
   auto serve = ChildProcess::Start(argv);
   if (!serve.ok()) return serve.status();
@@ -116,6 +119,37 @@ absl::Status ProcessCluster::Start(const std::filesystem::path& dir,
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return absl::DeadlineExceededError("agents did not register");
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\n\r\n");
+    (void)!write(fd, request.data(), request.size());
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+int64_t ServerRequests(int port) {
+  const std::string stats = HttpGet(port, "/stats");
+  const size_t at = stats.find("\"requests\":");
+  int64_t n = -1;
+  if (at != std::string::npos) {
+    absl::string_view rest = absl::string_view(stats).substr(at + 11);
+    (void)absl::SimpleAtoi(rest.substr(0, rest.find_first_of(",}")), &n);
+  }
+  return n;
 }
 
 }  // namespace stampede::testing

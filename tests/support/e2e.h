@@ -37,6 +37,12 @@ std::vector<std::vector<std::string>> Query(const std::string& db, const std::st
 // A decimal integer from a query result; a test failure if it is not one.
 int64_t Int(const std::string& s);
 
+// GET http://127.0.0.1:port/path; the body ("" on failure).
+std::string HttpGet(int port, const std::string& path);
+
+// Requests the simulated model service (stampede-target) received: its /stats; -1 on failure.
+int64_t ServerRequests(int port);
+
 // Writes dir/payload.json and dir/plan.json (a POST to 127.0.0.1:target_port/score with the
 // given JSON for "stages" and "agents"); returns the plan's path.
 std::string WritePlan(const std::filesystem::path& dir, int target_port, const std::string& stages,

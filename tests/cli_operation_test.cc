@@ -1,0 +1,213 @@
+// Operating `stampede run` day to day, with real processes: where a run goes ($STAMPEDE_COORDINATOR
+// or embedded, and the first line says which), Ctrl-C (abort and report, then detach), --detach,
+// and exit codes for refused credentials.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "tests/support/e2e.h"
+#include "tests/support/process.h"
+
+namespace stampede {
+namespace {
+
+using testing::BinPath;
+using testing::ChildProcess;
+using ::testing::HasSubstr;
+using testing::RunCommand;
+using testing::ServerRequests;
+using testing::WritePlan;
+
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+// The first line of a command's output.
+std::string FirstLine(const std::string& output) {
+  return std::string(output.substr(0, output.find('\n')));
+}
+
+// A target answering every request after 50 ms, and a run of 30 s at 40 req/s per agent: far
+// longer than any of these tests lets it go.
+struct LongRun {
+  std::filesystem::path dir;
+  int target_port = 0;
+  std::optional<ChildProcess> target;
+  testing::ProcessCluster cluster;
+  std::string plan;
+};
+
+void StartLongRun(LongRun* r, int agents) {
+  r->dir = testing::UniqueTestDir("stampede-op");
+  auto target = testing::StartTarget(
+      {"--replicas", "2", "--concurrency", "16", "--queue", "64", "--service-ms", "50"},
+      &r->target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  r->target.emplace(std::move(*target));
+  std::vector<std::string> regions = {"eastus", "westeurope"};
+  regions.resize(static_cast<size_t>(agents));
+  ASSERT_TRUE(r->cluster.Start(r->dir, regions).ok());
+  r->plan = WritePlan(r->dir, r->target_port, R"([{"rate": 40, "duration": "30s"}])",
+                      absl::StrCat(R"({"count": )", agents, "}"));
+}
+
+// Starts `stampede run PLAN --coordinator ADDR` and returns once the run is under way (the
+// service has seen requests).
+std::optional<ChildProcess> StartAttached(LongRun& r) {
+  auto run = ChildProcess::Start(
+      {BinPath("stampede"), "run", r.plan, "--coordinator", r.cluster.address()});
+  EXPECT_TRUE(run.ok()) << run.status();
+  if (!run.ok()) return std::nullopt;
+  auto started = run->WaitForLine("started on", std::chrono::seconds(20));
+  EXPECT_TRUE(started.ok()) << started.status() << "\n" << run->output();
+  if (!started.ok()) return std::nullopt;
+  EXPECT_TRUE(
+      PollUntil([&] { return ServerRequests(r.target_port) >= 20; }, std::chrono::seconds(15)));
+  return std::move(*run);
+}
+
+TEST(CliOperation, RunGoesToTheCoordinatorOfTheVariableAndSaysSo) {
+  const auto dir = testing::UniqueTestDir("stampede-op");
+  int target_port = 0;
+  auto target = testing::StartTarget({"--service-ms", "1"}, &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  testing::ProcessCluster cluster;
+  ASSERT_TRUE(cluster.Start(dir, {"eastus"}).ok());
+  const std::string plan =
+      WritePlan(dir, target_port, R"([{"concurrency": 1, "requests": 20}])", R"({"count": 1})");
+
+  // The variable alone sends the run to that coordinator (it used to go embedded silently).
+  auto run = RunCommand({BinPath("stampede"), "run", plan},
+                        {absl::StrCat("STAMPEDE_COORDINATOR=", cluster.address())});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->exit_code, 0) << run->output;
+  EXPECT_EQ(FirstLine(run->output), absl::StrCat("coordinator ", cluster.address())) << run->output;
+  auto runs = RunCommand({BinPath("stampede"), "runs", "--coordinator", cluster.address()});
+  ASSERT_TRUE(runs.ok());
+  EXPECT_THAT(runs->output, HasSubstr("finished")) << runs->output;
+
+  // Neither flag nor variable: embedded, said on the first line, and the TLS variables meant for
+  // remote coordinators do not break the in-process one.
+  auto embedded = RunCommand({BinPath("stampede"), "run", plan, "--local-agents", "1", "--db",
+                              (dir / "embedded.db").string()},
+                             {"STAMPEDE_COORDINATOR=", "STAMPEDE_TLS_CA=/nonexistent/ca.pem"});
+  ASSERT_TRUE(embedded.ok()) << embedded.status();
+  EXPECT_EQ(embedded->exit_code, 0) << embedded->output;
+  EXPECT_EQ(FirstLine(embedded->output), "embedded: 1 local agent") << embedded->output;
+  EXPECT_EQ(ServerRequests(target_port), 40);
+}
+
+TEST(CliOperation, CtrlCAbortsTheRunOnEveryAgentAndPrintsThePartialReport) {
+  LongRun r;
+  ASSERT_NO_FATAL_FAILURE(StartLongRun(&r, 2));
+  auto run = StartAttached(r);
+  ASSERT_TRUE(run.has_value());
+  const auto interrupted_at = std::chrono::steady_clock::now();
+  run->Signal(SIGINT);
+  auto code = run->Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(code.ok()) << code.status() << "\n" << run->output();
+  EXPECT_EQ(*code, 130) << run->output();
+  EXPECT_LT(std::chrono::steady_clock::now() - interrupted_at, std::chrono::seconds(15));
+  EXPECT_THAT(run->output(), HasSubstr("interrupted: aborting run"));
+  EXPECT_THAT(run->output(), HasSubstr("aborted"));  // the report's state
+  EXPECT_THAT(run->output(), HasSubstr("requests"));
+
+  // The load stopped with the run: the service sees nothing more (the agents were told, not
+  // merely left behind by a dead CLI).
+  const int64_t at_exit = ServerRequests(r.target_port);
+  ASSERT_GT(at_exit, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // 28 requests at the plan's rate
+  EXPECT_EQ(ServerRequests(r.target_port), at_exit);
+  auto runs = RunCommand({BinPath("stampede"), "runs", "--coordinator", r.cluster.address()});
+  ASSERT_TRUE(runs.ok());
+  EXPECT_THAT(runs->output, HasSubstr("aborted")) << runs->output;
+}
+
+TEST(CliOperation, ASecondCtrlCDetachesAtOnce) {
+  LongRun r;
+  ASSERT_NO_FATAL_FAILURE(StartLongRun(&r, 1));
+  auto run = StartAttached(r);
+  ASSERT_TRUE(run.has_value());
+  run->Signal(SIGINT);
+  ASSERT_TRUE(run->WaitForLine("interrupted: aborting run", std::chrono::seconds(5)).ok())
+      << run->output();
+  const auto second_at = std::chrono::steady_clock::now();
+  run->Signal(SIGINT);
+  auto code = run->Wait(std::chrono::seconds(5));
+  ASSERT_TRUE(code.ok()) << code.status() << "\n" << run->output();
+  EXPECT_EQ(*code, 130);
+  EXPECT_LT(std::chrono::steady_clock::now() - second_at, std::chrono::seconds(3));
+  EXPECT_THAT(run->output(), HasSubstr("detached: run"));
+}
+
+TEST(CliOperation, DetachPrintsOnlyTheRunIdAndTheRunGoesOn) {
+  LongRun r;
+  ASSERT_NO_FATAL_FAILURE(StartLongRun(&r, 1));
+  auto run = ChildProcess::Start(
+      {BinPath("stampede"), "run", r.plan, "--coordinator", r.cluster.address(), "--detach"});
+  ASSERT_TRUE(run.ok());
+  auto code = run->Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(code.ok());
+  ASSERT_EQ(*code, 0) << run->output();
+  // stdout and stderr are merged here: the id is the last line.
+  std::vector<std::string> lines =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(run->output()), '\n');
+  const std::string run_id = lines.back();
+  ASSERT_TRUE(absl::StartsWith(run_id, "r-")) << run->output();
+  // Still running after the CLI is gone; then stopped by `abort`.
+  ASSERT_TRUE(
+      PollUntil([&] { return ServerRequests(r.target_port) >= 20; }, std::chrono::seconds(15)));
+  auto abort =
+      RunCommand({BinPath("stampede"), "abort", run_id, "--coordinator", r.cluster.address()});
+  ASSERT_TRUE(abort.ok());
+  EXPECT_EQ(abort->exit_code, 0) << abort->output;
+
+  // An embedded run cannot be detached: it ends with the process.
+  auto embedded =
+      RunCommand({BinPath("stampede"), "run", r.plan, "--detach"}, {"STAMPEDE_COORDINATOR="});
+  ASSERT_TRUE(embedded.ok());
+  EXPECT_EQ(embedded->exit_code, 2);
+  EXPECT_THAT(embedded->output, HasSubstr("--detach needs a coordinator"));
+}
+
+TEST(CliOperation, ABadTokenHasItsOwnExitCode) {
+  const auto dir = testing::UniqueTestDir("stampede-op");
+  auto serve = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0",
+                                    "--db", (dir / "stampede.db").string(), "--token", "right"});
+  ASSERT_TRUE(serve.ok());
+  auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(15));
+  ASSERT_TRUE(line.ok()) << serve->output();
+  const size_t on = line->find(" on ") + 4;
+  const std::string address(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
+  auto agents =
+      RunCommand({BinPath("stampede"), "agents", "--coordinator", address, "--token", "wrong"});
+  ASSERT_TRUE(agents.ok());
+  EXPECT_EQ(agents->exit_code, 4) << agents->output;
+  EXPECT_THAT(agents->output, HasSubstr("token"));
+  auto right =
+      RunCommand({BinPath("stampede"), "agents", "--coordinator", address, "--token", "right"});
+  ASSERT_TRUE(right.ok());
+  EXPECT_EQ(right->exit_code, 0) << right->output;
+  // Unreachable stays 3.
+  auto nowhere = RunCommand({BinPath("stampede"), "agents", "--coordinator", "127.0.0.1:1"});
+  ASSERT_TRUE(nowhere.ok());
+  EXPECT_EQ(nowhere->exit_code, 3) << nowhere->output;
+}
+
+}  // namespace
+}  // namespace stampede
