@@ -61,22 +61,26 @@ Plan BuildStepPlan(const Plan& base, const StepRequest& request, const Saturatio
 // validated; the steps replace it. Everything else (limits, field checks, payload, key) is the
 // loader's: the file is read and parsed by the same bounded functions LoadPlan uses.
 absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path) {
+  return LoadSaturationPlan(path, PlanLoadOptions{});
+}
+
+absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path, PlanLoadOptions options) {
   absl::StatusOr<std::string> text = ReadPlanFile(path);
   absl::StatusOr<google::protobuf::Struct> object =
       text.ok() ? ReadPlanJsonObject(*text) : text.status();
-  if (!object.ok()) return LoadPlan(path);  // its error says what is wrong with the file
+  // Its error says what is wrong with the file.
+  if (!object.ok()) return LoadPlan(path, std::move(options));
   auto& fields = *object->mutable_fields();
   auto stages = fields.find("stages");
   if (stages != fields.end() &&
       !(stages->second.has_list_value() && stages->second.list_value().values_size() == 0)) {
-    return LoadPlan(path);
+    return LoadPlan(path, std::move(options));
   }
   google::protobuf::Value placeholder;
   auto& stage = *placeholder.mutable_struct_value()->mutable_fields();
   stage["concurrency"].set_number_value(1);
   stage["requests"].set_number_value(1);
   *fields["stages"].mutable_list_value()->add_values() = placeholder;
-  PlanLoadOptions options;
   std::error_code error;
   options.base_dir = std::filesystem::absolute(path, error).parent_path().string();
   absl::StatusOr<Plan> plan = ParsePlanObject(*std::move(object), options);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/plan_loader.h"
 #include "control.pb.h"
 #include "plan.pb.h"
 #include "saturate/options.h"
@@ -27,6 +28,9 @@ Plan BuildStepPlan(const Plan& base, const StepRequest& request, const Saturatio
 // Loads a plan for `stampede saturate`: like LoadPlan (fields checked, payload and key
 // resolved), except that it need not list stages (every step brings its own).
 absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path);
+// The same with the loader's options (`validate` looks up the key through its own EnvLookup);
+// base_dir is set from `path`.
+absl::StatusOr<Plan> LoadSaturationPlan(const std::string& path, PlanLoadOptions options);
 
 }  // namespace stampede
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -24,6 +25,7 @@ namespace {
 using testing::BinPath;
 using testing::ChildProcess;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::RunCommand;
 using testing::ServerRequests;
 using testing::WritePlan;
@@ -187,8 +189,8 @@ TEST(CliOperation, DetachPrintsOnlyTheRunIdAndTheRunGoesOn) {
 
 TEST(CliOperation, ABadTokenHasItsOwnExitCode) {
   const auto dir = testing::UniqueTestDir("stampede-op");
-  auto serve = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0",
-                                    "--db", (dir / "stampede.db").string(), "--token", "right"});
+  auto serve = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0", "--db",
+                                    (dir / "stampede.db").string(), "--token", "right"});
   ASSERT_TRUE(serve.ok());
   auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(15));
   ASSERT_TRUE(line.ok()) << serve->output();
@@ -207,6 +209,53 @@ TEST(CliOperation, ABadTokenHasItsOwnExitCode) {
   auto nowhere = RunCommand({BinPath("stampede"), "agents", "--coordinator", "127.0.0.1:1"});
   ASSERT_TRUE(nowhere.ok());
   EXPECT_EQ(nowhere->exit_code, 3) << nowhere->output;
+}
+
+TEST(CliOperation, ValidateNeedsNoSecretTakesSaturationPlansAndShowsTheTotalLoad) {
+  const auto dir = testing::UniqueTestDir("stampede-op");
+  const std::string smoke = absl::StrCat(STAMPEDE_SOURCE_DIR, "/examples/smoke.json");
+  // The key's variable unset: a warning, still valid (it used to be "invalid").
+  auto unset = RunCommand({BinPath("stampede"), "validate", smoke}, {"SCORING_KEY="});
+  ASSERT_TRUE(unset.ok());
+  EXPECT_EQ(unset->exit_code, 0) << unset->output;
+  EXPECT_THAT(unset->output, HasSubstr("warning: $SCORING_KEY is not set"));
+  // smoke.json: 3 agents, each at the stage's load.
+  EXPECT_THAT(unset->output, HasSubstr("stage 2: 8 users on each of 3 agents = 24 users in all"));
+  EXPECT_THAT(unset->output,
+              HasSubstr("stage 3: 500/s -> 1000/s on each of 3 agents = 1500/s -> 3000/s in all"));
+  auto set = RunCommand({BinPath("stampede"), "validate", smoke}, {"SCORING_KEY=k"});
+  ASSERT_TRUE(set.ok());
+  EXPECT_THAT(set->output, Not(HasSubstr("warning")));
+
+  // A cluster-wide load is shared: the total as written, and each agent's share.
+  const std::string cluster = (dir / "cluster.json").string();
+  std::ofstream(cluster) << R"({"target": {"url": "http://127.0.0.1:9/score"},)"
+                         << R"( "agents": {"count": 3, "split": "cluster"},)"
+                         << R"( "stages": [{"concurrency": 10, "duration": "5s"}]})";
+  auto shared = RunCommand({BinPath("stampede"), "validate", cluster});
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(shared->exit_code, 0) << shared->output;
+  EXPECT_THAT(
+      shared->output,
+      HasSubstr("stage 1: 10 users in all, shared by 3 agents (4 users, 3 users, 3 users)"));
+
+  // A saturation-only plan (no stages), as `stampede saturate` takes it.
+  const std::string saturation = (dir / "saturation.json").string();
+  std::ofstream(saturation) << R"({"name": "sat", "target": {"url": "http://127.0.0.1:9/score"},)"
+                            << R"( "saturation": {"model": "open", "startLoad": 50}})";
+  auto sat = RunCommand({BinPath("stampede"), "validate", saturation});
+  ASSERT_TRUE(sat.ok());
+  EXPECT_EQ(sat->exit_code, 0) << sat->output;
+  EXPECT_THAT(sat->output, HasSubstr("saturation-only plan"));
+  EXPECT_THAT(sat->output, HasSubstr("saturation: open model, from 50"));
+
+  // A syntax error names the file, line and column.
+  const std::string broken = (dir / "plan.json").string();
+  std::ofstream(broken) << "{\n  \"name\": \"x\",\n  \"target\" {}\n}\n";
+  auto bad = RunCommand({BinPath("stampede"), "validate", broken});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->exit_code, 2);
+  EXPECT_THAT(bad->output, HasSubstr(absl::StrCat(broken, ":3:12: expected ':'")));
 }
 
 }  // namespace
