@@ -60,7 +60,7 @@ absl::StatusOr<CoordinatorClient> DialCoordinator(const std::string& address,
     return absl::UnavailableError(absl::StrCat(
         "cannot reach the coordinator at ", address,
         " (is `stampede serve` running there? use --coordinator HOST:PORT, or leave it out to run "
-        "embedded; a coordinator with TLS needs --tls-ca)"));
+        "embedded; a coordinator with TLS needs --tls-ca or $STAMPEDE_TLS_CA)"));
   }
   CoordinatorClient client;
   client.address = address;

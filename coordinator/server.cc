@@ -1,13 +1,16 @@
 #include "coordinator/server.h"
 
-#include <arpa/inet.h>
-
 #include "absl/strings/str_cat.h"
+#include "coordinator/listen_address.h"
 
 namespace stampede {
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOptions options) {
   auto server = std::unique_ptr<CoordinatorServer>(new CoordinatorServer());
+  if (absl::Status s = CheckListenAddress(options.listen); !s.ok()) return s;
+  if (std::optional<std::string> why = ListenProblem(options.listen)) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen, ": ", *why));
+  }
   if (options.tls.empty() && !options.insecure_plaintext && !IsLoopbackAddress(options.listen)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--listen ", options.listen,
@@ -53,25 +56,18 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Serv
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // gRPC sets SO_REUSEPORT by default: a second coordinator on the same port would start and
+  // silently share the connections with the first.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen, " (address in use or not local?)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen, ": ",
+        ListenProblem(options.listen).value_or("gRPC could not start a server there")));
   }
   const size_t colon = options.listen.rfind(':');
   server->address_ = absl::StrCat(options.listen.substr(0, colon), ":", port);
   return server;
-}
-
-bool IsLoopbackAddress(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host == "localhost" || host == "::1") return true;
-  in_addr v4{};
-  return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/grpc_tls.h"
+#include "coordinator/listen_address.h"
 #include "coordinator/run_manager.h"
 #include "coordinator/services.h"
 #include "coordinator/store.h"
@@ -33,9 +34,6 @@ struct ServerOptions {
   bool embedded = false;
   RunManagerOptions manager;
 };
-
-// Whether `listen` (host:port) names a loopback address: 127.0.0.0/8, ::1 or localhost.
-bool IsLoopbackAddress(const std::string& listen);
 
 class CoordinatorServer {
  public:

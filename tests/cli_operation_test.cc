@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -256,6 +257,79 @@ TEST(CliOperation, ValidateNeedsNoSecretTakesSaturationPlansAndShowsTheTotalLoad
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->exit_code, 2);
   EXPECT_THAT(bad->output, HasSubstr(absl::StrCat(broken, ":3:12: expected ':'")));
+}
+
+// `stampede serve --listen ADDR --db ... EXTRA...` to completion; its result.
+testing::RunResult Serve(const std::filesystem::path& dir, const std::string& listen,
+                         const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {
+      BinPath("stampede"), "serve", "--listen", listen, "--db", (dir / "stampede.db").string()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = RunCommand(argv, {}, std::chrono::seconds(10));
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : testing::RunResult{};
+}
+
+TEST(CliOperation, ServeRefusesBadPortsAPortInUseAndMismatchedTlsFilesNamingThem) {
+  const auto dir = testing::UniqueTestDir("stampede-op");
+  // :99999 used to listen on 99999 mod 65536.
+  auto high = Serve(dir, "127.0.0.1:99999", {});
+  EXPECT_EQ(high.exit_code, 2) << high.output;
+  EXPECT_THAT(high.output, HasSubstr("port \"99999\" is not in 0..65535"));
+
+  // A port another coordinator holds: refused (SO_REUSEPORT used to let both listen).
+  auto first = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0", "--db",
+                                    (dir / "first.db").string()});
+  ASSERT_TRUE(first.ok());
+  auto line = first->WaitForLine("coordinator listening on", std::chrono::seconds(15));
+  ASSERT_TRUE(line.ok()) << first->output();
+  const size_t on = line->find(" on ") + 4;
+  const std::string address(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
+  auto second = Serve(dir, address, {});
+  EXPECT_EQ(second.exit_code, 3) << second.output;
+  EXPECT_THAT(second.output, HasSubstr("the port is in use"));
+
+  if (access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl missing: scripts/setup.sh";
+  const std::string d = dir.string();
+  for (const std::string& name : {"a", "b"}) {
+    auto made =
+        RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/" + name + ".key",
+                    "-out", d + "/" + name + ".pem", "-days", "1", "-subj", "/CN=" + name});
+    ASSERT_TRUE(made.ok() && made->exit_code == 0) << (made.ok() ? made->output : "openssl");
+  }
+  // a's certificate with b's key.
+  auto mismatch =
+      Serve(dir, "127.0.0.1:0", {"--tls-cert", d + "/a.pem", "--tls-key", d + "/b.key"});
+  EXPECT_EQ(mismatch.exit_code, 2) << mismatch.output;
+  EXPECT_THAT(mismatch.output, HasSubstr(absl::StrCat("--tls-key: \"", d,
+                                                      "/b.key\" is not the "
+                                                      "private key of the certificate in \"",
+                                                      d, "/a.pem\"")));
+  // The key given as the certificate.
+  auto swapped = Serve(dir, "127.0.0.1:0", {"--tls-cert", d + "/a.key", "--tls-key", d + "/a.key"});
+  EXPECT_EQ(swapped.exit_code, 2) << swapped.output;
+  EXPECT_THAT(swapped.output, HasSubstr(absl::StrCat("--tls-cert: \"", d,
+                                                     "/a.key\" holds no "
+                                                     "certificate")));
+  // A file that is not there.
+  auto missing = Serve(dir, "127.0.0.1:0", {"--tls-cert", d + "/a.pem", "--tls-key", d + "/nope"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_THAT(missing.output, HasSubstr(absl::StrCat("--tls-key: cannot read \"", d, "/nope\"")));
+  // A client CA that is a key.
+  auto ca = Serve(
+      dir, "127.0.0.1:0",
+      {"--tls-cert", d + "/a.pem", "--tls-key", d + "/a.key", "--tls-client-ca", d + "/b.key"});
+  EXPECT_EQ(ca.exit_code, 2) << ca.output;
+  EXPECT_THAT(ca.output, HasSubstr("--tls-client-ca"));
+  // And the client side: `agents` with a CA file that is not one.
+  auto client = RunCommand(
+      {BinPath("stampede"), "agents", "--coordinator", address, "--tls-ca", d + "/b.key"});
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ(client->exit_code, 2) << client->output;
+  EXPECT_THAT(client->output, HasSubstr(absl::StrCat("--tls-ca: \"", d,
+                                                     "/b.key\" holds no "
+                                                     "certificate")));
 }
 
 }  // namespace
