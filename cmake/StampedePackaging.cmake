@@ -16,6 +16,9 @@ set(_pkg_gen ${PROJECT_BINARY_DIR}/packaging)
 install(TARGETS stampede stampede-target RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         COMPONENT coordinator)
 install(TARGETS stampede-agent RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT agent)
+# The exec probe of the container image (deploy/k8s): the agent has no health endpoint.
+install(PROGRAMS ${_pkg_src}/docker/stampede-agent-probe
+        DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/stampede-agent COMPONENT agent)
 # Debian 12 keeps package units in /lib/systemd/system; /usr/lib/systemd/system is read as well
 # and is where a /usr prefix puts them.
 install(FILES ${_pkg_src}/systemd/stampede-coordinator.service
