@@ -52,8 +52,8 @@ _make_leaf() {
 # unit_command UNIT_FILE [ENV_FILE]: sets UNIT_ARGV to the command line systemd would run for the
 # unit's ExecStart= (continuation lines joined; Environment= defaults, then ENV_FILE's values, as
 # EnvironmentFile= does; "${NAME}" substituted within a word, a lone "$NAME" split into words;
-# %H the host name, %% a percent sign), and UNIT_USER to its User=. Anything else it does not
-# understand (quotes, other specifiers) is an error, not a guess.
+# %H the host name, $UNIT_HOSTNAME if set, also in Environment=; %% a percent sign), and
+# UNIT_USER to its User=. Anything else (quotes, other specifiers) is an error, not a guess.
 # shellcheck disable=SC2034  # UNIT_USER and UNIT_ARGV are its results
 unit_command() {
   local unit=$1 env_file=${2:-} line key value joined="" exec=""
@@ -69,7 +69,9 @@ unit_command() {
     joined=""
     case $line in
       Environment=*)
+        # systemd resolves specifiers (not variables) in Environment= values.
         value=${line#Environment=}
+        value=${value//%H/${UNIT_HOSTNAME:-$(hostname)}}
         env[${value%%=*}]=${value#*=}
         ;;
       ExecStart=*) exec=${line#ExecStart=} ;;
@@ -107,7 +109,7 @@ unit_command() {
       word+=${BASH_REMATCH[1]}
       name=${BASH_REMATCH[3]}
       case ${BASH_REMATCH[2]} in
-        %H) word+=$(hostname) ;;
+        %H) word+=${UNIT_HOSTNAME:-$(hostname)} ;;
         %%) word+=% ;;
         %*) echo "unit_command: specifier ${BASH_REMATCH[2]} not handled" >&2; return 1 ;;
         *) word+=${env[$name]:-} ;;
