@@ -18,7 +18,12 @@ PACKAGES=(
   sqlite3 wrk hey apache2-utils nginx-light openssl
   # network namespaces for multi-host tests
   iproute2 procps
+  # deploy/ and its tests (tests/deploy): packages (dpkg-dev for dpkg-shlibdeps, lintian), the
+  # Azure script's cloud-init documents (cloud-init schema), shell lint, the k8s overlays' YAML
+  dpkg-dev lintian cloud-init shellcheck python3-yaml
 )
+# From the machines' extra apt source, not Debian's: its absence only skips the k8s render test.
+OPTIONAL=(kubectl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -39,6 +44,14 @@ if ((${#missing[@]})); then
   # --no-install-recommends keeps nginx from being started as a system service where possible.
   "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+for p in "${OPTIONAL[@]}"; do
+  if ! command -v "$p" >/dev/null; then
+    SUDO=()
+    if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "$p" ||
+      echo "setup: $p is not available here; the tests that need it will skip" >&2
+  fi
+done
 
 BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 # ccache speeds up rebuilds when it is there; nothing needs it.
