@@ -1,13 +1,18 @@
 #include "saturate/saturation_output.h"
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "saturate/size_command.h"
 #include "saturate/sizing.h"
 
 namespace stampede {
@@ -43,9 +48,106 @@ std::string SettingsText(const SaturationOptions& o) {
       o.slo_p99_ms ? absl::StrCat(" or p99 > ", SizingNumber(*o.slo_p99_ms), " ms") : "");
 }
 
+// Text whose lines end in '\n', each non-empty one indented by two spaces.
+std::string Indent(absl::string_view text) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!line.empty()) absl::StrAppend(&out, "  ", line);
+    out += "\n";
+  }
+  out.pop_back();  // the piece after the last '\n' is not a line
+  return out;
+}
+
+// The closing lines of a saturated result: the operating point, the pod figure and the size
+// command, with what it prints when the target rate is known.
+std::string OperatingPointText(const SaturationResult& result, const SizingFollowUp& next) {
+  const SaturationOptions& o = result.options;
+  const double load = RoundedOperatingLoad(result.operating_load, o.model);
+  std::string out = absl::StrFormat("operating point (%s of saturation): %.1f req/s at load %s %s",
+                                    PercentText(o.operating_fraction), result.operating_rps,
+                                    LoadText(load), LoadUnit(o.model));
+  if (load != result.operating_load) {
+    absl::StrAppend(&out, " (", LoadText(result.operating_load), " interpolated)");
+  }
+  out += "\n";
+  const std::optional<SizeInputs> inputs = NextSizeInputs(result, next);
+  if (!inputs.has_value()) return out;
+  absl::StrAppend(
+      &out, "per pod:         ", ExactNumber(RoundedRate(result.saturation->result.throughput_rps)),
+      " req/s at saturation / ", next.pods_tested,
+      next.pods_tested == 1 ? " pod tested" : " pods tested", " = ",
+      ExactNumber(inputs->measured->pod_saturation_rps), " req/s\n");
+  std::vector<std::string> notes;
+  if (!next.target_rps) notes.push_back("R: the requests/s to serve");
+  if (!inputs->size_nodes) notes.push_back("add --cpu-per-pod P --vm-cores V for nodes");
+  absl::StrAppend(&out, "size the cluster",
+                  notes.empty() ? "" : absl::StrCat(" (", absl::StrJoin(notes, "; "), ")"), ":\n  ",
+                  SizeCommandText(*inputs), "\n");
+  if (!next.target_rps) return out;
+  absl::StatusOr<SizeAnswer> answer = AnswerSize(*inputs);
+  if (!answer.ok()) {
+    absl::StrAppend(&out, "which fails: ", answer.status().message(), "\n");
+    return out;
+  }
+  absl::StrAppend(&out, "which prints:\n", Indent(SizeAnswerText(*answer)));
+  return out;
+}
+
 }  // namespace
 
-std::string FormatSaturationText(const SaturationResult& result) {
+double RoundedRate(double rps) {
+  if (!(std::isfinite(rps) && rps > 0)) return rps;
+  const int decimals = std::max(1, 3 - static_cast<int>(std::floor(std::log10(rps))));
+  const double scale = std::pow(10.0, decimals);
+  // Parsed from its own text so that it is the very double a command line reading it gets.
+  double out = 0;
+  return absl::SimpleAtod(absl::StrFormat("%.*f", decimals, std::round(rps * scale) / scale), &out)
+             ? out
+             : rps;
+}
+
+double RoundedOperatingLoad(double load, LoadModel model) {
+  if (model == LoadModel::kClosed || !(std::isfinite(load) && load > 0)) return load;
+  const double unit = std::pow(10.0, std::floor(std::log10(load)) - 2);
+  // Forgive floating-point noise: 693 / 1 is exactly 693, but 0.693 / 0.001 is 692.9999...
+  return std::floor(load / unit + 1e-9) * unit;
+}
+
+std::optional<SizeInputs> NextSizeInputs(const SaturationResult& result,
+                                         const SizingFollowUp& next) {
+  if (!result.saturation.has_value() || next.pods_tested < 1) return std::nullopt;
+  const double per_pod =
+      result.saturation->result.throughput_rps / static_cast<double>(next.pods_tested);
+  SizeInputs in;
+  MeasuredSizingParams m;
+  m.target_rps = next.target_rps.value_or(0);
+  m.pod_saturation_rps = RoundedRate(per_pod);
+  m.operating_fraction = result.options.operating_fraction;
+  in.measured = m;
+  in.size_nodes = next.pod.has_value();
+  if (next.pod.has_value()) {
+    in.latency.pod = *next.pod;
+    in.latency.nodes = next.nodes;
+  }
+  return in;
+}
+
+std::vector<std::string> SizeCommandWords(const SizeInputs& inputs) {
+  const bool placeholder = inputs.measured && inputs.measured->target_rps == 0;
+  std::vector<std::string> words;
+  for (const std::string& arg : SizeCommandArgs(inputs)) {
+    const bool target_value = !words.empty() && words.back() == "--target-rps";
+    words.push_back(placeholder && target_value ? std::string("R") : arg);
+  }
+  return words;
+}
+
+std::string SizeCommandText(const SizeInputs& inputs) {
+  return absl::StrCat("stampede size ", absl::StrJoin(SizeCommandWords(inputs), " "));
+}
+
+std::string FormatSaturationText(const SaturationResult& result, const SizingFollowUp& next) {
   const SaturationOptions& o = result.options;
   std::string out = absl::StrCat("settings: ", SettingsText(o), "\n\n");
   absl::StrAppendFormat(&out, "%6s %3s %-8s %9s %10s %9s %9s %8s %7s  %s\n", "repeat", "#", "phase",
@@ -90,9 +192,7 @@ std::string FormatSaturationText(const SaturationResult& result) {
                           absl::StrJoin(rps, ", "), PercentText(result.spread),
                           result.inconsistent ? "inconsistent:" : "consistent: not",
                           PercentText(o.max_spread));
-    absl::StrAppendFormat(&out, "operating point (%s of saturation): %.1f req/s at load %s\n",
-                          PercentText(o.operating_fraction), result.operating_rps,
-                          LoadText(result.operating_load));
+    out += OperatingPointText(result, next);
   } else if (result.verdict == Verdict::kNotSaturated) {
     absl::StrAppend(&out, "no saturation found: the service held every load up to maxLoad ",
                     LoadText(o.max_load), "; raise saturation.maxLoad to find its limit\n");
@@ -197,9 +297,58 @@ void WriteSettings(JsonWriter& w, const SaturationOptions& o) {
   w.EndObject();
 }
 
+// "sizeCommand": the `stampede size` command to run next, and its answer when it is complete.
+void WriteSizeCommand(JsonWriter& w, const SaturationResult& result, const SizingFollowUp& next) {
+  w.Key("sizeCommand");
+  const std::optional<SizeInputs> inputs = NextSizeInputs(result, next);
+  if (!inputs.has_value()) {
+    w.Null();
+    return;
+  }
+  w.BeginObject();
+  w.Key("line");
+  w.String(SizeCommandText(*inputs));
+  w.Key("args");
+  w.BeginArray(/*one_line=*/true);
+  for (const std::string& arg : SizeCommandWords(*inputs)) w.String(arg);
+  w.EndArray();
+  w.Key("podsTested");
+  w.Int(next.pods_tested);
+  w.Key("podSaturationRps");
+  w.Number(inputs->measured->pod_saturation_rps);
+  w.Key("targetRps");
+  w.OptionalNumber(next.target_rps);
+  w.Key("answer");
+  if (!next.target_rps) {
+    w.Null();
+    w.EndObject();
+    return;
+  }
+  absl::StatusOr<SizeAnswer> answer = AnswerSize(*inputs);
+  if (!answer.ok()) {
+    w.BeginObject(/*one_line=*/true);
+    w.Key("error");
+    w.String(answer.status().message());
+    w.EndObject();
+  } else {
+    w.BeginObject(/*one_line=*/true);
+    w.Key("pods");
+    w.Int(answer->pods);
+    w.Key("nodes");
+    if (answer->nodes.has_value()) {
+      w.Int(answer->nodes->nodes);
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
 }  // namespace
 
-std::string FormatSaturationJson(const SaturationResult& result, const ExtraJson& extra) {
+std::string FormatSaturationJson(const SaturationResult& result, const ExtraJson& extra,
+                                 const SizingFollowUp& next) {
   const SaturationOptions& o = result.options;
   JsonWriter w;
   w.BeginObject();
@@ -232,12 +381,15 @@ std::string FormatSaturationJson(const SaturationResult& result, const ExtraJson
     w.Number(result.operating_rps);
     w.Key("load");
     w.Number(result.operating_load);
+    w.Key("loadRounded");
+    w.Number(RoundedOperatingLoad(result.operating_load, o.model));
     w.EndObject();
   } else {
     w.Null();
     w.Key("operatingPoint");
     w.Null();
   }
+  WriteSizeCommand(w, result, next);
   w.Key("repeats");
   w.BeginArray(/*one_line=*/true);
   for (const RepeatResult& r : result.repeats) {

@@ -1,5 +1,5 @@
-// Cluster sizing (common/sizing) and the saturation search (coordinator/saturation) against a
-// fake service whose capacity and failure point are known exactly.
+// The saturation search (saturate/search.h) against a fake service whose capacity and failure
+// point are known exactly, its step plans and its report. Sizing is tests/sizing_test.cc's.
 #include "saturate/options.h"
 #include "saturate/saturation_output.h"
 #include "saturate/search.h"
@@ -15,7 +15,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/histogram.h"
-#include "saturate/sizing.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -23,160 +22,6 @@ namespace stampede {
 namespace {
 
 using ::testing::HasSubstr;
-
-// ---------------------------------------------------------------------------------------------
-// Sizing.
-
-SizingParams WorkedExample() {
-  SizingParams p;
-  p.rps = 24;
-  p.latency_ms = 500;
-  p.pod_concurrency = 1;
-  p.cpu_per_pod = 0.5;
-  p.nodes.vm_cores = 4;
-  return p;
-}
-
-TEST(Sizing, WorkedExampleCheckedByHand) {
-  // By hand: 24 req/s x 0.5 s = 12 requests in flight; one per pod -> 12 pods; x 0.5 CPU = 6
-  // CPUs. A 4-core VM keeps 4 - 0.7 = 3.3 cores for pods; the front end takes 3.9:
-  // 2 nodes give 3.3 x 2 - 3.9 = 2.7 < 6, 3 nodes give 3.3 x 3 - 3.9 = 6.0 >= 6 -> 3 nodes.
-  auto r = SizeCluster(WorkedExample());
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_DOUBLE_EQ(r->latency_s, 0.5);
-  EXPECT_DOUBLE_EQ(r->concurrent_requests, 12);
-  EXPECT_EQ(r->pods, 12);
-  EXPECT_DOUBLE_EQ(r->required_cpu, 6.0);
-  EXPECT_NEAR(r->nodes.usable_cores_per_node, 3.3, 1e-12);
-  EXPECT_EQ(r->nodes.nodes, 3);
-  EXPECT_NEAR(r->nodes.available_cpu, 6.0, 1e-9);
-  EXPECT_NEAR(r->nodes.spare_cpu, 0.0, 1e-9);
-  EXPECT_DOUBLE_EQ(r->nodes.node_overhead, kDefaultNodeOverheadCores);
-  EXPECT_DOUBLE_EQ(r->nodes.cluster_overhead, kDefaultClusterOverheadCores);
-  // The arithmetic is spelled out.
-  EXPECT_THAT(r->arithmetic, HasSubstr("ceil(24 x 0.5 s / 1) = ceil(12) = 12 pods"));
-  EXPECT_THAT(r->arithmetic, HasSubstr("12 x 0.5 = 6.0 CPUs"));
-  EXPECT_THAT(r->arithmetic, HasSubstr("(4 - 0.7) x nodes - 3.9 = 3.3 x nodes - 3.9"));
-  EXPECT_THAT(r->arithmetic, HasSubstr("3.3 x n - 3.9 >= 6.0"));
-  EXPECT_THAT(r->arithmetic, HasSubstr("-> 3 nodes"));
-  EXPECT_THAT(r->arithmetic, HasSubstr("3.3 x 3 - 3.9 = 6.0 CPUs"));
-}
-
-TEST(Sizing, PodsRoundUpAndNodesAreTheSmallestThatFit) {
-  SizingParams p = WorkedExample();
-  p.rps = 25;  // 12.5 requests in flight -> 13 pods -> 6.5 CPUs; 3 nodes give only 6.0
-  auto r = SizeCluster(p);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->pods, 13);
-  EXPECT_DOUBLE_EQ(r->required_cpu, 6.5);
-  EXPECT_EQ(r->nodes.nodes, 4);
-  EXPECT_NEAR(r->nodes.available_cpu, 3.3 * 4 - 3.9, 1e-9);
-  // Every n below the answer is short of CPU; the answer is not.
-  for (int64_t n = 1; n < r->nodes.nodes; ++n) EXPECT_LT(3.3 * n - 3.9, r->required_cpu) << n;
-
-  p.pod_concurrency = 4;  // 12.5 / 4 = 3.125 -> 4 pods
-  r = SizeCluster(p);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->pods, 4);
-  EXPECT_EQ(r->nodes.nodes, 2);  // 2 CPUs needed; 3.3 x 2 - 3.9 = 2.7
-
-  // Overheads are parameters: with none, 6 CPUs on 4-core VMs are 2 nodes.
-  p = WorkedExample();
-  p.nodes.node_overhead = 0;
-  p.nodes.cluster_overhead = 0;
-  r = SizeCluster(p);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->nodes.nodes, 2);
-  EXPECT_DOUBLE_EQ(r->nodes.available_cpu, 8);
-
-  // A trickle still needs a pod and a node.
-  p = WorkedExample();
-  p.rps = 0.001;
-  r = SizeCluster(p);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->pods, 1);
-  EXPECT_EQ(r->nodes.nodes, 2);  // 0.5 + 3.9 = 4.4 > 3.3
-}
-
-TEST(Sizing, InvalidInputsNameTheFlag) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const double inf = std::numeric_limits<double>::infinity();
-  struct Case {
-    const char* flag;
-    std::function<void(SizingParams*)> change;
-  };
-  const std::vector<Case> cases = {
-      {"--rps", [](SizingParams* p) { p->rps = 0; }},
-      {"--rps", [&](SizingParams* p) { p->rps = nan; }},
-      {"--latency-ms", [](SizingParams* p) { p->latency_ms = -5; }},
-      {"--pod-concurrency", [&](SizingParams* p) { p->pod_concurrency = nan; }},
-      {"--cpu-per-pod", [&](SizingParams* p) { p->cpu_per_pod = inf; }},
-      {"--cpu-per-pod", [](SizingParams* p) { p->cpu_per_pod = 0; }},
-      {"--vm-cores", [](SizingParams* p) { p->nodes.vm_cores = 0; }},
-      {"--vm-cores", [](SizingParams* p) { p->nodes.vm_cores = 0.7; }},  // == node overhead
-      {"--node-overhead", [](SizingParams* p) { p->nodes.node_overhead = -1; }},
-      {"--cluster-overhead", [&](SizingParams* p) { p->nodes.cluster_overhead = nan; }},
-  };
-  for (const Case& c : cases) {
-    SizingParams p = WorkedExample();
-    c.change(&p);
-    auto r = SizeCluster(p);
-    ASSERT_FALSE(r.ok()) << c.flag;
-    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.flag;
-    EXPECT_THAT(std::string(r.status().message()), HasSubstr(c.flag));
-  }
-  // Absurd sizes are refused rather than overflowing.
-  SizingParams p = WorkedExample();
-  p.rps = 1e300;
-  EXPECT_FALSE(SizeCluster(p).ok());
-}
-
-TEST(Sizing, PodsFromMeasuredSaturation) {
-  // One pod saturated at 120 req/s; at 70% it serves 84 req/s; 1000 / 84 = 11.9 -> 12 pods.
-  MeasuredSizingParams p;
-  p.target_rps = 1000;
-  p.pod_saturation_rps = 120;
-  auto r = PodsFromSaturation(p);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_DOUBLE_EQ(r->per_pod_operating_rps, 84);
-  EXPECT_EQ(r->pods, 12);
-  EXPECT_THAT(r->arithmetic, HasSubstr("0.7 x 120 req/s = 84 req/s"));
-  EXPECT_THAT(r->arithmetic, HasSubstr("ceil(1000 / 84) = ceil(11.905) = 12 pods"));
-
-  // Exactly on the boundary is not rounded up by floating-point noise: 0.7 x 100 = 70.
-  p.target_rps = 700;
-  p.pod_saturation_rps = 100;
-  r = PodsFromSaturation(p);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->pods, 10);
-
-  p.operating_fraction = 0.5;
-  r = PodsFromSaturation(p);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->pods, 14);
-
-  for (double bad : {0.0, 1.5, std::numeric_limits<double>::quiet_NaN()}) {
-    p.operating_fraction = bad;
-    r = PodsFromSaturation(p);
-    ASSERT_FALSE(r.ok());
-    EXPECT_THAT(std::string(r.status().message()), HasSubstr("--operating-fraction"));
-  }
-  p.operating_fraction = 0.7;
-  p.pod_saturation_rps = -1;
-  r = PodsFromSaturation(p);
-  ASSERT_FALSE(r.ok());
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("--pod-saturation-rps"));
-}
-
-TEST(Sizing, NumbersInTheArithmetic) {
-  EXPECT_EQ(SizingNumber(12), "12");
-  EXPECT_EQ(SizingNumber(3.3), "3.3");
-  EXPECT_EQ(SizingNumber(0.125), "0.125");
-  EXPECT_EQ(SizingNumber(6, 1), "6.0");
-  EXPECT_EQ(SizingNumber(6.04, 1), "6.04");
-  EXPECT_EQ(SizingNumber(3.0000000000000004), "3");
-  EXPECT_EQ(SizingNumber(std::numeric_limits<double>::quiet_NaN()), "NaN");
-}
 
 // ---------------------------------------------------------------------------------------------
 // The saturation search against a fake service.
