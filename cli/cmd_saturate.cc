@@ -212,15 +212,10 @@ int CmdSaturate(const Args& args) {
     return Fail(result.status(), interrupted ? kInterruptedExit : CodeFor(result.status()));
   }
 
-  // Pods for a target rate at the operating point, from what the tested pods sustained.
-  std::optional<MeasuredSizingResult> sizing;
-  if (target_rps.has_value() && result->saturation.has_value()) {
-    MeasuredSizingParams p;
-    p.target_rps = *target_rps;
-    p.pod_saturation_rps = result->saturation->result.throughput_rps / *pods_tested;
-    p.operating_fraction = options->operating_fraction;
-    if (auto s = PodsFromSaturation(p); s.ok()) sizing = *s;
-  }
+  // The `stampede size` command that ends the report; with --target-rps also its answer.
+  SizingFollowUp next;
+  next.pods_tested = *pods_tested;
+  next.target_rps = target_rps;
 
   const std::string mode = single_client ? "single-client" : "multi-client";
   if (json) {
@@ -239,23 +234,8 @@ int CmdSaturate(const Args& args) {
       } else {
         w.String(db_path);
       }
-      if (sizing.has_value()) {
-        w.Key("sizing");
-        w.BeginObject(/*one_line=*/true);
-        w.Key("targetRps");
-        w.Number(sizing->params.target_rps);
-        w.Key("podsTested");
-        w.Int(*pods_tested);
-        w.Key("podSaturationRps");
-        w.Number(sizing->params.pod_saturation_rps);
-        w.Key("perPodOperatingRps");
-        w.Number(sizing->per_pod_operating_rps);
-        w.Key("pods");
-        w.Int(sizing->pods);
-        w.EndObject();
-      }
     };
-    std::cout << FormatSaturationJson(*result, extra);
+    std::cout << FormatSaturationJson(*result, extra, next);
   } else {
     std::cout << "\n"
               << mode << " on " << agents_per_step << " agent(s)"
@@ -263,11 +243,8 @@ int CmdSaturate(const Args& args) {
                   : cluster_split ? ", load shared between them (agents.split cluster)"
                                   : ", each at the load (agents.split perAgent)")
               << "; baseline on 1 agent\n"
-              << FormatSaturationText(*result);
-    if (sizing.has_value()) {
-      std::cout << "\nsizing (" << *pods_tested << " pod(s) tested):\n" << sizing->arithmetic;
-    }
-    if (!db_path.empty()) std::cout << "store: " << db_path << "\n";
+              << (db_path.empty() ? "" : absl::StrCat("store: ", db_path, "\n"))
+              << FormatSaturationText(*result, next);
   }
   return result->verdict == Verdict::kSaturated && !result->inconsistent ? 0 : 1;
 }
