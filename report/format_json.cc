@@ -156,6 +156,12 @@ void WriteTimeline(JsonWriter& w, const RunModel& m) {
     w.BeginObject(/*one_line=*/true);
     w.Key("second");
     w.Int(point.second);
+    if (point.epoch_ms.has_value()) {
+      w.Key("time");
+      w.String(Rfc3339Ms(*point.epoch_ms));
+      w.Key("epochMs");
+      w.Int(*point.epoch_ms);
+    }
     WritePointCell(w, point.all);
     w.Key("byRegion");
     w.BeginObject();

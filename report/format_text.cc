@@ -139,20 +139,26 @@ std::string RegionsText(const RunModel& m) {
                       RenderTable(Concat({"region", "agents"}, FigureHeader()), rows, 1));
 }
 
+// Fits in 120 columns for usual names: the id only when some agent's differs from its name,
+// the clock offset as one cell.
 std::string AgentsText(const RunModel& m) {
   if (m.agents.size() <= 1) return "";
+  bool ids_differ = false;
+  for (const AgentRow& a : m.agents) ids_differ = ids_differ || a.id != a.name;
   std::vector<std::vector<std::string>> rows;
   for (const AgentRow& a : m.agents) {
+    std::vector<std::string> names = {Display(a.name)};
+    if (ids_differ) names.push_back(Display(a.id));
     const std::string clock =
-        absl::StrFormat("%+.3f ± %.3f", a.clock_offset_ms, a.clock_uncertainty_ms);
-    rows.push_back(
-        Concat({Display(a.id), Display(a.name), Display(a.region), Display(a.state), clock},
-               FigureCells(a.figures)));
+        absl::StrFormat("%+.3f±%.3f", a.clock_offset_ms, a.clock_uncertainty_ms);
+    rows.push_back(Concat(Concat(names, {Display(a.region), Display(a.state), clock}),
+                          FigureCells(a.figures)));
   }
-  return absl::StrCat(
-      "\nby agent\n",
-      RenderTable(Concat({"id", "name", "region", "state", "clock offset ms"}, FigureHeader()),
-                  rows, 4));
+  std::vector<std::string> header = {"name"};
+  if (ids_differ) header.push_back("id");
+  header = Concat(header, {"region", "state", "clock ms"});
+  const size_t left = header.size() - 1;
+  return absl::StrCat("\nby agent\n", RenderTable(Concat(header, FigureHeader()), rows, left));
 }
 
 std::string StagesText(const RunModel& m) {
@@ -178,10 +184,40 @@ std::string StatusAndErrorsText(const Figures& t) {
                       "\nerrors: ", errors.empty() ? "none" : absl::StrJoin(errors, ", "), "\n");
 }
 
+// A limit or a measured value in the check's unit: "38.288 ms", "0.31%".
+std::string CheckValue(const ThresholdCheck& c, double v) {
+  if (c.unit == "ms") return absl::StrFormat("%.3f ms", v);
+  return absl::StrFormat("%.2f%%", 100 * v);
+}
+
+// Each limit of the plan beside what the run measured ("p99 38.288 ms <= 250.000 ms  ok"); then
+// the other reasons a run did not pass (aborted, lost agents), which are not thresholds.
 std::string ThresholdsText(const RunModel& m) {
-  if (m.failures.empty()) return "thresholds: PASSED\n";
-  std::string out = "thresholds: FAILED\n";
-  for (const std::string& failure : m.failures) absl::StrAppend(&out, "  FAILED ", failure, "\n");
+  std::string out;
+  if (m.thresholds.empty()) {
+    out = "thresholds: none set\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const ThresholdCheck& c : m.thresholds) {
+      rows.push_back({c.metric, c.evaluated ? CheckValue(c, c.measured) : "n/a",
+                      c.evaluated && !c.passed ? ">" : "<=", CheckValue(c, c.limit),
+                      !c.evaluated ? "no requests"
+                      : c.passed   ? "ok"
+                                   : "FAILED"});
+    }
+    out = absl::StrCat("thresholds:\n",
+                       RenderTable({"limit", "measured", "", "allowed", "verdict"}, rows, 1));
+  }
+  std::vector<std::string> other;
+  for (const std::string& failure : m.failures) {
+    bool is_threshold = false;
+    for (const ThresholdCheck& c : m.thresholds) {
+      is_threshold = is_threshold || (c.evaluated && !c.passed && c.FailureText() == failure);
+    }
+    if (!is_threshold) other.push_back(failure);
+  }
+  for (const std::string& reason : other) absl::StrAppend(&out, "not passed: ", reason, "\n");
+  absl::StrAppend(&out, "verdict: ", m.failures.empty() ? "PASSED" : "FAILED", "\n");
   return out;
 }
 

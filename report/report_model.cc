@@ -1,5 +1,7 @@
 #include "report/report_model.h"
 
+#include "absl/time/time.h"
+
 #include <algorithm>
 #include <map>
 
@@ -140,6 +142,7 @@ RunModel BuildRunModel(const RunReport& r) {
   for (const TimelinePoint& point : r.timeline()) {
     SecondRow row;
     row.second = point.second();
+    if (r.started_ns() > 0) row.epoch_ms = r.started_ns() / 1'000'000 + point.second() * 1000;
     row.all = SecondFiguresOf(point.all());
     for (const std::string& region : SortedKeys(point.by_region())) {
       row.regions.emplace_back(region, SecondFiguresOf(point.by_region().at(region)));
@@ -155,6 +158,11 @@ RunModel BuildRunModel(const RunReport& r) {
   m.failures.assign(r.threshold_failures().begin(), r.threshold_failures().end());
   m.passed = m.failures.empty();
   return m;
+}
+
+std::string Rfc3339Ms(int64_t epoch_ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(epoch_ms),
+                          absl::UTCTimeZone());
 }
 
 }  // namespace stampede

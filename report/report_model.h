@@ -86,6 +86,8 @@ struct StageRow {
 
 struct SecondRow {
   int64_t second = 0;  // from the run's start instant
+  // The second's start on the wall clock (the run's start + second), when the start is known.
+  std::optional<int64_t> epoch_ms;
   Figures all;
   std::vector<std::pair<std::string, Figures>> regions;  // sorted by region
 };
@@ -111,6 +113,9 @@ struct RunModel {
 };
 
 RunModel BuildRunModel(const RunReport& report);
+
+// An instant as RFC 3339 in UTC with milliseconds: "2026-11-30T06:56:34.120Z".
+std::string Rfc3339Ms(int64_t epoch_ms);
 
 // The load of a stage as the plan writes it: "c=8", "c=1->8", "rate=100/s", "rate=100->450/s".
 std::string StageLoad(const Stage& stage);

@@ -20,6 +20,7 @@ namespace {
 
 using ::google::protobuf::Struct;
 using ::google::protobuf::Value;
+using ::testing::ContainsRegex;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -121,11 +122,10 @@ const std::set<std::string> kLatencyKeys = {"min", "mean", "p50", "p90", "p99", 
 TEST(ReportJsonTest, IsValidJsonWithEveryDocumentedKey) {
   const RunReport report = SampleReport();
   const Struct json = ParseJson(FormatReportJson(report));
-  EXPECT_EQ(Keys(json),
-            (std::set<std::string>{"runId", "plan", "state", "startedNs", "endedNs", "durationS",
-                                   "totals", "latencyMs", "serviceMs", "byStatus", "byError",
-                                   "byRegion", "byAgent", "byStage", "timeline", "thresholds",
-                                   "thresholdFailures", "passed"}));
+  EXPECT_EQ(Keys(json), (std::set<std::string>{
+                            "runId", "plan", "state", "startedNs", "endedNs", "durationS", "totals",
+                            "latencyMs", "serviceMs", "byStatus", "byError", "byRegion", "byAgent",
+                            "byStage", "timeline", "thresholds", "thresholdFailures", "passed"}));
   const auto& f = json.fields();
   EXPECT_EQ(Keys(f.at("totals")),
             (std::set<std::string>{"requests", "errors", "errorRate", "throughputRps", "bytesSent",
@@ -137,8 +137,8 @@ TEST(ReportJsonTest, IsValidJsonWithEveryDocumentedKey) {
   const auto& regions = f.at("byRegion").struct_value();
   EXPECT_EQ(Keys(regions), (std::set<std::string>{"eastus", "westeurope"}));
   for (const auto& [name, region] : regions.fields()) {
-    EXPECT_EQ(Keys(region), (std::set<std::string>{"agents", "requests", "errors",
-                                                   "throughputRps", "latencyMs"}));
+    EXPECT_EQ(Keys(region), (std::set<std::string>{"agents", "requests", "errors", "throughputRps",
+                                                   "latencyMs"}));
     EXPECT_EQ(Keys(Field(region, "latencyMs")), kLatencyKeys);
   }
 
@@ -161,8 +161,13 @@ TEST(ReportJsonTest, IsValidJsonWithEveryDocumentedKey) {
   const auto& timeline = f.at("timeline").list_value().values();
   ASSERT_EQ(timeline.size(), report.timeline_size());
   for (const Value& point : timeline) {
-    EXPECT_EQ(Keys(point), (std::set<std::string>{"second", "requests", "errors", "throughputRps",
-                                                  "p50Ms", "p99Ms", "byRegion"}));
+    EXPECT_EQ(Keys(point), (std::set<std::string>{"second", "time", "epochMs", "requests", "errors",
+                                                  "throughputRps", "p50Ms", "p99Ms", "byRegion"}));
+    // Absolute time as well as seconds since the start (kOrigin is 2023-11-14T22:13:20Z).
+    const int64_t second = static_cast<int64_t>(Field(point, "second").number_value());
+    EXPECT_EQ(Field(point, "epochMs").number_value(), kOrigin / 1'000'000 + 1000 * second);
+    EXPECT_EQ(Field(point, "time").string_value(),
+              absl::StrCat("2023-11-14T22:13:2", second, ".000Z"));
     for (const auto& [name, region] : Field(point, "byRegion").struct_value().fields()) {
       EXPECT_EQ(Keys(region),
                 (std::set<std::string>{"requests", "errors", "throughputRps", "p50Ms", "p99Ms"}));
@@ -281,7 +286,9 @@ TEST(ReportCsvTest, HeaderThenOneRowPerSecondAndRegionPlusAll) {
   const std::string csv = FormatReportCsv(report);
   std::vector<std::string> lines = absl::StrSplit(csv, '\n', absl::SkipEmpty());
   ASSERT_FALSE(lines.empty());
-  EXPECT_EQ(lines[0], "second,region,requests,errors,throughput_rps,p50_ms,p90_ms,p99_ms,max_ms");
+  EXPECT_EQ(lines[0],
+            "second,region,requests,errors,throughput_rps,p50_ms,p90_ms,p99_ms,max_ms,time,"
+            "epoch_ms");
   ASSERT_EQ(report.timeline_size(), 2);  // requests start from 0 to 1.99 s
   EXPECT_EQ(lines.size(), 1 + 2 * 3u);   // header, then all + 2 regions per second
   EXPECT_THAT(lines[1],
@@ -289,8 +296,9 @@ TEST(ReportCsvTest, HeaderThenOneRowPerSecondAndRegionPlusAll) {
   EXPECT_THAT(lines[2], StartsWith("0,eastus,"));
   EXPECT_THAT(lines[3], StartsWith("0,westeurope,"));
   for (size_t i = 1; i < lines.size(); ++i) {
-    EXPECT_EQ(std::vector<std::string>(absl::StrSplit(lines[i], ',')).size(), 9u) << lines[i];
+    EXPECT_EQ(std::vector<std::string>(absl::StrSplit(lines[i], ',')).size(), 11u) << lines[i];
   }
+  EXPECT_THAT(lines[4], HasSubstr(",2023-11-14T22:13:21.000Z,1700000001000"));
 }
 
 TEST(ReportCsvTest, QuotesOddRegionNamesAndMarksMissingLatency) {
@@ -301,13 +309,15 @@ TEST(ReportCsvTest, QuotesOddRegionNamesAndMarksMissingLatency) {
   p->mutable_all()->mutable_latency()->set_layout(77);  // undecodable
   (*p->mutable_by_region())["us, \"east\""].set_requests(0);
   const std::string csv = FormatReportCsv(report);
-  EXPECT_THAT(csv, HasSubstr("\n4,all,3,0,3.000,n/a,n/a,n/a,n/a\n"));
-  EXPECT_THAT(csv, HasSubstr("\n4,\"us, \"\"east\"\"\",0,0,0.000,n/a,n/a,n/a,n/a\n"));
+  // No start instant: the wall-clock columns are empty.
+  EXPECT_THAT(csv, HasSubstr("\n4,all,3,0,3.000,n/a,n/a,n/a,n/a,,\n"));
+  EXPECT_THAT(csv, HasSubstr("\n4,\"us, \"\"east\"\"\",0,0,0.000,n/a,n/a,n/a,n/a,,\n"));
 }
 
 TEST(ReportCsvTest, EmptyReportIsJustTheHeader) {
   EXPECT_EQ(FormatReportCsv(RunReport()),
-            "second,region,requests,errors,throughput_rps,p50_ms,p90_ms,p99_ms,max_ms\n");
+            "second,region,requests,errors,throughput_rps,p50_ms,p90_ms,p99_ms,max_ms,time,"
+            "epoch_ms\n");
 }
 
 TEST(ReportTextTest, NamesRunRegionsAgentsAndStates) {
@@ -318,12 +328,14 @@ TEST(ReportTextTest, NamesRunRegionsAgentsAndStates) {
        {"eastus", "westeurope", "eastus-1", "eastus-2", "westeu-1", "lost", "warm", "peak"}) {
     EXPECT_THAT(text, HasSubstr(name));
   }
-  EXPECT_THAT(text, HasSubstr("+250.000 ± 0.500"));
-  EXPECT_THAT(text, HasSubstr("-3.000 ± 1.000"));
+  EXPECT_THAT(text, HasSubstr("+250.000±0.500"));
+  EXPECT_THAT(text, HasSubstr("-3.000±1.000"));
   EXPECT_THAT(text, HasSubstr("latency ms: min "));
   EXPECT_THAT(text, HasSubstr("status: 200: "));
   EXPECT_THAT(text, HasSubstr("errors: http_5xx: "));
-  EXPECT_THAT(text, HasSubstr("thresholds: FAILED\n  FAILED p99 "));
+  EXPECT_THAT(text, HasSubstr("thresholds:\n"));
+  EXPECT_THAT(text, ContainsRegex("\n  p99 +[0-9.]+ ms +> +[0-9.]+ ms +FAILED\n"));
+  EXPECT_THAT(text, HasSubstr("verdict: FAILED\n"));
   EXPECT_THAT(text, Not(HasSubstr("n/a")));
   EXPECT_LT(text.find("eastus-1"), text.find("westeu-1"));
 }
@@ -333,7 +345,7 @@ TEST(ReportTextTest, PassedThresholdsAndInvalidLatency) {
   report.clear_threshold_failures();
   report.mutable_totals()->mutable_latency()->add_run_length(3);  // counts no longer add up
   const std::string text = FormatReportText(report);
-  EXPECT_THAT(text, HasSubstr("thresholds: PASSED\n"));
+  EXPECT_THAT(text, HasSubstr("verdict: PASSED\n"));
   EXPECT_THAT(text, HasSubstr("latency ms: min n/a  mean n/a  p50 n/a"));
 }
 
@@ -365,7 +377,42 @@ TEST(ReportTextTest, EmptyReportRenders) {
   const std::string text = FormatReportText(RunReport());
   EXPECT_THAT(text, StartsWith("run -  plan -  state -  duration 0.000s  agents 0\n"));
   EXPECT_THAT(text, HasSubstr("latency ms: min n/a"));
-  EXPECT_THAT(text, HasSubstr("thresholds: PASSED"));
+  EXPECT_THAT(text, HasSubstr("thresholds: none set\nverdict: PASSED\n"));
+}
+
+// Each limit beside its measured value; the reasons that are not thresholds apart from them.
+TEST(ReportTextTest, ThresholdsShowTheirMeasuredValuesAndAnAbortIsNotAThreshold) {
+  RunReport report = SampleReport();
+  report.clear_threshold_failures();
+  report.mutable_plan()->mutable_thresholds()->Clear();
+  report.mutable_plan()->mutable_thresholds()->set_p99_ms(100000);
+  report.mutable_plan()->mutable_thresholds()->set_error_rate(0.5);
+  std::string text = FormatReportText(report);
+  EXPECT_THAT(text, ContainsRegex("\n  p99 +[0-9.]+ ms +<= +100000.000 ms +ok\n"));
+  EXPECT_THAT(text, ContainsRegex("\n  error rate +[0-9.]+% +<= +50.00% +ok\n"));
+  EXPECT_THAT(text, HasSubstr("verdict: PASSED\n"));
+
+  // Aborted, no thresholds: says so, and the abort is the reason, not a threshold.
+  report.mutable_plan()->clear_thresholds();
+  report.set_state("aborted");
+  report.add_threshold_failures("run aborted");
+  text = FormatReportText(report);
+  EXPECT_THAT(text, HasSubstr("thresholds: none set\nnot passed: run aborted\nverdict: FAILED\n"));
+}
+
+// The by-agent table fits a 120-column terminal: the name once, the id only when it differs.
+TEST(ReportTextTest, AgentTableFitsInOneHundredTwentyColumns) {
+  RunReport report = SampleReport();
+  for (auto& a : *report.mutable_by_agent()) a.mutable_agent()->set_name(a.agent().id());
+  const std::string text = FormatReportText(report);
+  const size_t from = text.find("by agent\n");
+  ASSERT_NE(from, std::string::npos);
+  const size_t to = text.find("\n\n", from);
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(text).substr(from, to - from), '\n')) {
+    EXPECT_LE(line.size(), 120u) << line;
+  }
+  EXPECT_THAT(text.substr(from, to - from), Not(HasSubstr(" id ")));
 }
 
 }  // namespace
