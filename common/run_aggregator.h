@@ -28,6 +28,8 @@ namespace aggregator_internal {
 // batch-local form (flat arrays) and only these are merged under the lock.
 struct Counts {
   uint64_t requests = 0;
+  // Requests that failed: every error class but ERROR_ABORTED (requests Stampede itself cut off
+  // when a run was stopped), which by_error still counts.
   uint64_t errors = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;

@@ -179,9 +179,22 @@ std::string StatusAndErrorsText(const Figures& t) {
     status.push_back(absl::StrCat(code == 0 ? "none" : absl::StrCat(code), ": ", n));
   }
   std::vector<std::string> errors;
-  for (const auto& [name, n] : t.by_error) errors.push_back(absl::StrCat(name, ": ", n));
-  return absl::StrCat("\nstatus: ", status.empty() ? "-" : absl::StrJoin(status, ", "),
-                      "\nerrors: ", errors.empty() ? "none" : absl::StrJoin(errors, ", "), "\n");
+  uint64_t aborted = 0;
+  for (const auto& [name, n] : t.by_error) {
+    if (name == "aborted") {
+      aborted = n;
+    } else {
+      errors.push_back(absl::StrCat(name, ": ", n));
+    }
+  }
+  std::string out =
+      absl::StrCat("\nstatus: ", status.empty() ? "-" : absl::StrJoin(status, ", "),
+                   "\nerrors: ", errors.empty() ? "none" : absl::StrJoin(errors, ", "), "\n");
+  if (aborted > 0) {
+    absl::StrAppend(&out, "aborted: ", aborted,
+                    " (in flight when the run was stopped; not errors of the service)\n");
+  }
+  return out;
 }
 
 // A limit or a measured value in the check's unit: "38.288 ms", "0.31%".

@@ -1,4 +1,5 @@
 #include "common/run_aggregator.h"
+#include "report/report_format.h"
 
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
@@ -414,6 +415,29 @@ TEST(RunAggregatorTest, ThresholdsUseMergedTotals) {
               ElementsAre(absl::StrFormat("p99 %.3fms > 50ms", all.Percentile(99) / 1000),
                           "error rate 0.0200 > 0.01"));
   EXPECT_EQ(report.threshold_failures(0), "p99 80.000ms > 50ms");
+}
+
+// Requests Stampede cut off itself when a run was stopped are records of their class, not
+// errors of the service: they count neither in errors nor against an error-rate threshold.
+TEST(RunAggregatorTest, AbortedRequestsAreNotErrorsOfTheService) {
+  Plan plan;
+  plan.mutable_thresholds()->set_error_rate(0.05);
+  RunAggregator aggregator("run", plan, kOrigin);
+  std::vector<TestRecord> recs;
+  for (int i = 0; i < 90; ++i) recs.push_back({i * kMs, 2000});
+  for (int i = 0; i < 10; ++i) recs.push_back({(90 + i) * kMs, 500, 0, ERROR_ABORTED});
+  recs.push_back({100 * kMs, 2000, 503, ERROR_HTTP_5XX});
+  const AgentMeta a = Agent("a", "a", "r", 0, 0);
+  for (const RecordBatch& batch : MakeBatches(a, recs)) aggregator.AddBatch(a, batch);
+  const RunReport report = aggregator.Report();
+  EXPECT_EQ(report.totals().requests(), 101u);
+  EXPECT_EQ(report.totals().errors(), 1u);
+  EXPECT_EQ(report.totals().by_error().at("aborted"), 10u);
+  EXPECT_EQ(report.totals().by_error().at("http_5xx"), 1u);
+  EXPECT_THAT(report.threshold_failures(), IsEmpty());  // 1 in 101, not 11 in 101
+  const std::string text = FormatReportText(report);
+  EXPECT_THAT(text, testing::HasSubstr("errors: http_5xx: 1\n"));
+  EXPECT_THAT(text, testing::HasSubstr("aborted: 10 (in flight when the run was stopped"));
 }
 
 TEST(RunAggregatorTest, ThresholdsWithinLimitsPass) {
