@@ -388,6 +388,15 @@ class SyntheticAgent {
           if (error_.empty()) error_ = absl::StrCat("rejected: ", message.rejected());
           break;
         }
+        case CoordinatorMessage::kBatchRejected: {
+          // A refused batch would never be stored: the measurement is void.
+          std::lock_guard<std::mutex> lock(mu_);
+          if (error_.empty()) {
+            error_ = absl::StrCat("batch ", message.batch_rejected().seq(),
+                                  " refused: ", message.batch_rejected().reason());
+          }
+          break;
+        }
         case CoordinatorMessage::kAcceptedAgentId:
         case CoordinatorMessage::kHeartbeat:
         case CoordinatorMessage::KIND_NOT_SET:

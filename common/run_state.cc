@@ -1,8 +1,8 @@
 #include "common/run_state.h"
 
 #include "absl/status/status.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace stampede {
 namespace {
@@ -24,6 +24,8 @@ std::string StateName(const RunState& state) {
       return "finished";
     case RunPhase::kFinishedWithLostAgents:
       return "finished-with-lost-agents";
+    case RunPhase::kFinishedWithFailedAgents:
+      return "finished-with-failed-agents";
     case RunPhase::kAborted:
       return "aborted";
     case RunPhase::kInterrupted:
@@ -38,6 +40,9 @@ absl::StatusOr<RunState> ParseRunState(absl::string_view name) {
   if (name == "running") return RunState{RunPhase::kRunning, ""};
   if (name == "finished") return RunState{RunPhase::kFinished, ""};
   if (name == "finished-with-lost-agents") return RunState{RunPhase::kFinishedWithLostAgents, ""};
+  if (name == "finished-with-failed-agents") {
+    return RunState{RunPhase::kFinishedWithFailedAgents, ""};
+  }
   if (name == "aborted") return RunState{RunPhase::kAborted, ""};
   if (name == "interrupted") return RunState{RunPhase::kInterrupted, ""};
   if (absl::ConsumePrefix(&name, kFailedPrefix)) return RunState::Failed(std::string(name));

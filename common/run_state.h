@@ -16,13 +16,15 @@ namespace stampede {
 
 // ---- A run. ----
 enum class RunPhase {
-  kRunning,                 // "running"
-  kFinished,                // "finished": every agent finished and every batch is in
-  kFinishedWithLostAgents,  // "finished-with-lost-agents": some agent was lost or failed
-  kAborted,                 // "aborted": stopped by the user
-  kInterrupted,             // "interrupted": the coordinator restarted and agents of the run
-                            // did not come back; the report has what was stored
-  kFailed,                  // "failed: <reason>": the coordinator could not complete it
+  kRunning,                   // "running"
+  kFinished,                  // "finished": every agent finished and every batch is in
+  kFinishedWithLostAgents,    // "finished-with-lost-agents": some agent was lost (went silent)
+  kFinishedWithFailedAgents,  // "finished-with-failed-agents": none lost, but some agent refused
+                              // its part (--allow-host, busy) or failed
+  kAborted,                   // "aborted": stopped by the user
+  kInterrupted,               // "interrupted": the coordinator restarted and agents of the run
+                              // did not come back; the report has what was stored
+  kFailed,                    // "failed: <reason>": the coordinator could not complete it
 };
 
 struct RunState {

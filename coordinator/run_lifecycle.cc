@@ -115,6 +115,7 @@ void RunManager::Finalize(Run* run) {
     first = !run->done;
     if (first) run->ended_ns = clock_->WallNs();
     std::vector<std::string> lost;
+    std::vector<std::string> failed;  // "id (reason)": refused its part or failed, not lost
     std::vector<std::string> never_back;
     std::vector<std::string> dropped;
     const bool aborted = run->state.phase == RunPhase::kAborted;
@@ -122,7 +123,10 @@ void RunManager::Finalize(Run* run) {
       if (aborted && a.state.phase == AgentRunPhase::kFinished) {
         a.state = AgentRunState{AgentRunPhase::kAborted, ""};
       }
-      if (a.state.phase != AgentRunPhase::kFinished && a.state.phase != AgentRunPhase::kAborted) {
+      if (a.state.phase == AgentRunPhase::kFailed) {
+        failed.push_back(absl::StrCat(id, " (", a.state.reason, ")"));
+      } else if (a.state.phase != AgentRunPhase::kFinished &&
+                 a.state.phase != AgentRunPhase::kAborted) {
         lost.push_back(id);
       }
       if (a.awaiting_return) never_back.push_back(id);
@@ -133,13 +137,16 @@ void RunManager::Finalize(Run* run) {
     }
     const RunPhase phase = run->state.phase;
     if (phase == RunPhase::kRunning || phase == RunPhase::kFinishedWithLostAgents ||
-        phase == RunPhase::kInterrupted || phase == RunPhase::kFinished) {
+        phase == RunPhase::kFinishedWithFailedAgents || phase == RunPhase::kInterrupted ||
+        phase == RunPhase::kFinished) {
       // (Again, when late records came in: a lost agent may have delivered everything since.)
       if (run->recovered && !never_back.empty()) {
         run->state = RunState{RunPhase::kInterrupted, ""};
       } else {
-        run->state =
-            RunState{lost.empty() ? RunPhase::kFinished : RunPhase::kFinishedWithLostAgents, ""};
+        run->state = RunState{!lost.empty()     ? RunPhase::kFinishedWithLostAgents
+                              : !failed.empty() ? RunPhase::kFinishedWithFailedAgents
+                                                : RunPhase::kFinished,
+                              ""};
       }
     }
     if (!flushed.ok()) {
@@ -154,8 +161,11 @@ void RunManager::Finalize(Run* run) {
                        absl::StrJoin(never_back, ", "), " did not come back"));
     }
     if (!lost.empty()) {
+      report.add_threshold_failures(absl::StrCat("agent(s) lost: ", absl::StrJoin(lost, ", ")));
+    }
+    if (!failed.empty()) {
       report.add_threshold_failures(
-          absl::StrCat("agent(s) lost or failed: ", absl::StrJoin(lost, ", ")));
+          absl::StrCat("agent(s) refused or failed: ", absl::StrJoin(failed, "; ")));
     }
     for (std::string& d : dropped) report.add_threshold_failures(std::move(d));
     if (run->state.phase == RunPhase::kFailed) report.add_threshold_failures(StateName(run->state));

@@ -613,8 +613,10 @@ TEST(Link, AgentLostOnlyAfterGrace) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, 1800u);
   EXPECT_EQ(QueryInt(cluster.db(), absl::StrCat("SELECT COUNT(*) FROM (SELECT DISTINCT agent, "
-                                                "ts_ns FROM records", where, ")")),
-            1800) << "no record twice";
+                                                "ts_ns FROM records",
+                                                where, ")")),
+            1800)
+      << "no record twice";
   auto final_report = cluster.manager().GetReport(run_id);
   ASSERT_TRUE(final_report.ok());
   EXPECT_EQ(final_report->totals().requests(), 1800u);
@@ -686,9 +688,8 @@ TEST(Link, StoredRunIsFinalWhenWaitDoneReturns) {
 TEST(Link, AgentRefusesTargetsOutsideItsAllowList) {
   const auto dir = testing::UniqueTestDir("stampede-link");
   LinkCluster cluster;
-  ASSERT_NO_FATAL_FAILURE(cluster.Start(dir, 2, absl::Seconds(5),
-                                        {{"*.example.internal"}, {"model.example.internal",
-                                                                  "127.0.0.1"}}));
+  ASSERT_NO_FATAL_FAILURE(cluster.Start(
+      dir, 2, absl::Seconds(5), {{"*.example.internal"}, {"model.example.internal", "127.0.0.1"}}));
   Plan plan = PlanFor(Url(cluster.target_port()));
   AddOpenStage(plan, 100, 500);
   const std::string run_id = StartRunOrDie(cluster.manager(), plan);
@@ -704,7 +705,11 @@ TEST(Link, AgentRefusesTargetsOutsideItsAllowList) {
   EXPECT_EQ(by_name["agent-0"].totals().requests(), 0u);
   EXPECT_EQ(by_name["agent-1"].state(), "finished");
   EXPECT_EQ(by_name["agent-1"].totals().requests(), 50u);
-  EXPECT_EQ(report->state(), "finished-with-lost-agents");
+  // A refusal, not a lost agent: the run says so, and the report names the reason.
+  EXPECT_EQ(report->state(), "finished-with-failed-agents");
+  ASSERT_EQ(report->threshold_failures_size(), 1);
+  EXPECT_THAT(report->threshold_failures(0),
+              ::testing::HasSubstr("agent(s) refused or failed: agent-0 (target host"));
 }
 
 }  // namespace

@@ -336,7 +336,7 @@ TEST_F(RunManagerTest, DisconnectedAgentIsLostOnlyAfterTheGrace) {
   EXPECT_EQ(AgentState(run, "b"), "lost");
   // What it sent before it was lost stays in the run.
   EXPECT_EQ(report.totals().requests(), 7u);
-  EXPECT_THAT(report.threshold_failures(), Contains("agent(s) lost or failed: b"));
+  EXPECT_THAT(report.threshold_failures(), Contains("agent(s) lost: b"));
   EXPECT_EQ(StoredState(run), "finished-with-lost-agents");
 }
 
@@ -445,8 +445,9 @@ TEST_F(RunManagerTest, AgentThatFailsCarriesItsReasonIntoTheReport) {
   EXPECT_EQ(AgentState(run, "a"), "failed: agent is busy with another run");
   EXPECT_EQ(AgentState(run, "b"), "finished");
   const RunReport report = Report(run);
-  EXPECT_EQ(report.state(), "finished-with-lost-agents");
-  EXPECT_THAT(report.threshold_failures(), Contains("agent(s) lost or failed: a"));
+  EXPECT_EQ(report.state(), "finished-with-failed-agents");
+  EXPECT_THAT(report.threshold_failures(),
+              Contains("agent(s) refused or failed: a (agent is busy with another run)"));
 }
 
 // ---- One identity per agent. ----

@@ -16,13 +16,16 @@ TEST(RunState, NamesAreTheStoredStrings) {
   EXPECT_EQ(StateName(RunState{RunPhase::kFinished, ""}), "finished");
   EXPECT_EQ(StateName(RunState{RunPhase::kFinishedWithLostAgents, ""}),
             "finished-with-lost-agents");
+  EXPECT_EQ(StateName(RunState{RunPhase::kFinishedWithFailedAgents, ""}),
+            "finished-with-failed-agents");
   EXPECT_EQ(StateName(RunState{RunPhase::kAborted, ""}), "aborted");
   EXPECT_EQ(StateName(RunState::Failed("disk full")), "failed: disk full");
 }
 
 TEST(RunState, ParsesWhatItNames) {
-  for (const std::string name : {"running", "finished", "finished-with-lost-agents", "aborted",
-                                 "failed: disk full", "failed: "}) {
+  for (const std::string name :
+       {"running", "finished", "finished-with-lost-agents", "finished-with-failed-agents",
+        "aborted", "failed: disk full", "failed: "}) {
     auto state = ParseRunState(name);
     ASSERT_TRUE(state.ok()) << name << ": " << state.status();
     EXPECT_EQ(StateName(*state), name);
