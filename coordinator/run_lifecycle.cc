@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/histogram.h"
 #include "common/log_line.h"
 #include "common/plan_loader.h"
 #include "coordinator/run_manager.h"
@@ -172,6 +173,11 @@ void RunManager::Finalize(Run* run) {
     summary = SummaryOf(*run);
     summary.set_requests(report.totals().requests());
     summary.set_errors(report.totals().errors());
+    summary.set_passed(report.threshold_failures_size() == 0);
+    if (auto latency = Histogram::FromProto(report.totals().latency());
+        latency.ok() && latency->count() > 0) {
+      summary.set_p99_ms(static_cast<double>(latency->Percentile(99)) / 1000);
+    }
     for (const AgentResult& r : report.by_agent()) agents.push_back(r);
   }
   // The stored rows are final before anyone is told the run is done: `stampede runs` and

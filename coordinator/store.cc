@@ -57,7 +57,8 @@ namespace {
 // Bump when the schema changes; stored in PRAGMA user_version.
 // 2: run_agents gains instance_id and expected_batches (written when the run starts), and the
 //    `batches` ledger of committed (run, agent, seq).
-constexpr int kSchemaVersion = 2;
+// 3: runs gains p99_ms and passed (written when the run ends), for `stampede runs`.
+constexpr int kSchemaVersion = 3;
 
 // Writer tuning. A transaction takes kCommitRows rows or what arrived within kCommitInterval,
 // whichever comes first (and at once what is queued when someone waits in Flush): large
@@ -87,7 +88,9 @@ CREATE TABLE IF NOT EXISTS runs(
   errors INTEGER,
   agents INTEGER,
   plan_json TEXT,
-  report BLOB);
+  report BLOB,
+  p99_ms REAL,
+  passed INTEGER);
 CREATE TABLE IF NOT EXISTS run_agents(
   run_id TEXT,
   agent_id TEXT,
@@ -124,6 +127,12 @@ CREATE TABLE IF NOT EXISTS batches(
   late INTEGER,
   dropped INTEGER,
   PRIMARY KEY(run_id, agent_id, seq)) WITHOUT ROWID;
+)sql";
+
+// From schema 2: the runs' verdict columns.
+constexpr char kUpgradeFrom2Sql[] = R"sql(
+ALTER TABLE runs ADD COLUMN p99_ms REAL;
+ALTER TABLE runs ADD COLUMN passed INTEGER;
 )sql";
 
 // From schema 1: the same tables, without the ledger and the two run_agents columns.
@@ -779,7 +788,8 @@ absl::Status SqliteStore::UpdateRun(const RunSummary& summary, const RunReport* 
   ASSIGN_OR_RETURN(Stmt stmt, Prepare(db,
                                       "UPDATE runs SET state = ?, started_ns = ?, ended_ns = ?, "
                                       "requests = ?, errors = ?, agents = ?, "
-                                      "report = COALESCE(?, report) WHERE run_id = ?"));
+                                      "report = COALESCE(?, report), p99_ms = ?, passed = ? "
+                                      "WHERE run_id = ?"));
   sqlite3_stmt* s = stmt.get();
   BindText(s, 1, summary.state());
   sqlite3_bind_int64(s, 2, summary.started_ns());
@@ -793,7 +803,17 @@ absl::Status SqliteStore::UpdateRun(const RunSummary& summary, const RunReport* 
   } else {
     sqlite3_bind_null(s, 7);
   }
-  BindText(s, 8, summary.run_id());
+  if (summary.has_p99_ms()) {
+    sqlite3_bind_double(s, 8, summary.p99_ms());
+  } else {
+    sqlite3_bind_null(s, 8);
+  }
+  if (summary.has_passed()) {
+    sqlite3_bind_int(s, 9, summary.passed() ? 1 : 0);
+  } else {
+    sqlite3_bind_null(s, 9);
+  }
+  BindText(s, 10, summary.run_id());
   const int rc = sqlite3_step(s);
   if (rc != SQLITE_DONE) return SqliteError(db, rc, "update runs");
   if (sqlite3_changes(db) == 0) return absl::NotFoundError(RunNotFound(summary.run_id()));
@@ -835,8 +855,10 @@ absl::Status SqliteStore::PutRunAgent(const std::string& run_id, const AgentResu
   return absl::OkStatus();
 }
 
+// ReadSummary reads these kSummaryColumnCount columns; a query may select more after them.
+constexpr int kSummaryColumnCount = 10;
 constexpr char kSummaryColumns[] =
-    "run_id, plan_name, state, started_ns, ended_ns, requests, errors, agents";
+    "run_id, plan_name, state, started_ns, ended_ns, requests, errors, agents, p99_ms, passed";
 
 RunSummary ReadSummary(sqlite3_stmt* s) {
   RunSummary summary;
@@ -848,6 +870,8 @@ RunSummary ReadSummary(sqlite3_stmt* s) {
   summary.set_requests(static_cast<uint64_t>(sqlite3_column_int64(s, 5)));
   summary.set_errors(static_cast<uint64_t>(sqlite3_column_int64(s, 6)));
   summary.set_agents(sqlite3_column_int(s, 7));
+  if (sqlite3_column_type(s, 8) != SQLITE_NULL) summary.set_p99_ms(sqlite3_column_double(s, 8));
+  if (sqlite3_column_type(s, 9) != SQLITE_NULL) summary.set_passed(sqlite3_column_int(s, 9) != 0);
   return summary;
 }
 
@@ -922,7 +946,7 @@ absl::StatusOr<std::vector<StoredRun>> SqliteStore::LoadUnfinishedRuns() {
   while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
     StoredRun run;
     run.summary = ReadSummary(stmt.get());
-    run.plan_json = ColumnText(stmt.get(), 8);
+    run.plan_json = ColumnText(stmt.get(), kSummaryColumnCount);
     runs.push_back(std::move(run));
   }
   if (rc != SQLITE_DONE) return SqliteError(db, rc, "select unfinished runs");
@@ -1050,7 +1074,15 @@ absl::Status PrepareSchema(sqlite3* db) {
   // IMMEDIATE: two processes creating the same new file serialise here; IF NOT EXISTS makes the
   // second a no-op.
   absl::Status status = Exec(db, "BEGIN IMMEDIATE");
-  if (status.ok()) status = Exec(db, found == 1 ? kUpgradeFrom1Sql : kSchemaSql);
+  if (status.ok()) {
+    if (found == 0) {
+      status = Exec(db, kSchemaSql);
+    } else {
+      // One step at a time: 1 -> 2 -> 3.
+      if (status.ok() && found <= 1) status = Exec(db, kUpgradeFrom1Sql);
+      if (status.ok() && found <= 2) status = Exec(db, kUpgradeFrom2Sql);
+    }
+  }
   if (status.ok()) {
     status = Exec(db, absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
   }

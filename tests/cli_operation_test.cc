@@ -332,5 +332,53 @@ TEST(CliOperation, ServeRefusesBadPortsAPortInUseAndMismatchedTlsFilesNamingThem
                                                      "certificate")));
 }
 
+TEST(CliOperation, RunsShowDurationP99AndVerdictAndGroupSaturationSteps) {
+  const auto dir = testing::UniqueTestDir("stampede-op");
+  int target_port = 0;
+  auto target = testing::StartTarget({"--service-ms", "2"}, &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  const std::string db = (dir / "runs.db").string();
+  // A saturation search of two short steps, then an ordinary run, in one store.
+  const std::string saturation = (dir / "saturation.json").string();
+  std::ofstream(saturation) << absl::StrCat(
+      R"({"name": "sat", "target": {"url": "http://127.0.0.1:)", target_port,
+      R"(/score"}, "saturation": {"startLoad": 1, "maxLoad": 2, "stepDuration": "0.3s",)",
+      R"( "repeats": 1}})");
+  auto sat =
+      RunCommand({BinPath("stampede"), "saturate", saturation, "--local-agents", "1", "--db", db},
+                 {"STAMPEDE_COORDINATOR="});
+  ASSERT_TRUE(sat.ok());
+  const std::string plan =
+      WritePlan(dir, target_port, R"([{"concurrency": 1, "requests": 30}])", R"({"count": 1})");
+  auto run = RunCommand({BinPath("stampede"), "run", plan, "--local-agents", "1", "--db", db},
+                        {"STAMPEDE_COORDINATOR="});
+  ASSERT_TRUE(run.ok());
+  ASSERT_EQ(run->exit_code, 0) << run->output;
+
+  auto runs = RunCommand({BinPath("stampede"), "runs", "--db", db});
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->exit_code, 0) << runs->output;
+  std::vector<std::string> lines = absl::StrSplit(runs->output, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 4u) << runs->output;
+  EXPECT_THAT(lines[0], HasSubstr("duration"));
+  EXPECT_THAT(lines[0], HasSubstr("p99 ms"));
+  // Newest first: the ordinary run, with its verdict and a p99, then the search and its steps.
+  EXPECT_THAT(lines[1], ::testing::ContainsRegex(
+                            "^r-[0-9a-f-]+ +finished .* [0-9.]+s +1 +30 +0 +[0-9.]+ passed +e2e$"))
+      << runs->output;
+  EXPECT_THAT(lines[2], ::testing::StartsWith("saturation search of \"sat\": ")) << runs->output;
+  for (size_t i = 3; i < lines.size(); ++i) {
+    EXPECT_THAT(lines[i], ::testing::StartsWith("  r-")) << runs->output;
+    EXPECT_THAT(lines[i], HasSubstr("sat saturate r1 #")) << runs->output;
+  }
+
+  auto json = RunCommand({BinPath("stampede"), "runs", "--db", db, "--json"});
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(json->exit_code, 0);
+  EXPECT_THAT(json->output, HasSubstr("\"passed\": true"));
+  EXPECT_THAT(json->output, HasSubstr("\"search\": \"sat\""));
+  EXPECT_THAT(json->output, HasSubstr("\"requests\": 30,"));
+}
+
 }  // namespace
 }  // namespace stampede

@@ -158,11 +158,11 @@ TEST_F(StoreTest, CreatesSchemaInWalModeWithVersion) {
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
   RawDb raw(DbPath());
-  EXPECT_EQ(raw.One("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.One("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.One("PRAGMA journal_mode"), "wal");
   EXPECT_THAT(raw.Rows("SELECT name FROM pragma_table_info('runs') ORDER BY cid"),
               ElementsAre("run_id", "plan_name", "state", "started_ns", "ended_ns", "requests",
-                          "errors", "agents", "plan_json", "report"));
+                          "errors", "agents", "plan_json", "report", "p99_ms", "passed"));
   EXPECT_THAT(raw.Rows("SELECT name FROM pragma_table_info('run_agents') ORDER BY cid"),
               ElementsAre("run_id", "agent_id", "name", "region", "labels", "clock_offset_ns",
                           "clock_uncertainty_ns", "state", "requests", "errors", "instance_id",
@@ -210,12 +210,12 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   ASSERT_NE(OpenStore(), nullptr);
   {
     RawDb raw(DbPath());
-    raw.Exec("PRAGMA user_version = 3");
+    raw.Exec("PRAGMA user_version = 4");
   }
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(DbPath().string());
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.status().message(), HasSubstr(DbPath().string()));
-  EXPECT_THAT(store.status().message(), HasSubstr("schema version 3"));
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 4"));
 }
 
 TEST_F(StoreTest, ForeignSqliteDatabaseIsRefused) {
@@ -765,9 +765,21 @@ TEST_F(StoreTest, AStoreOfTheFirstSchemaIsUpgradedInPlace) {
   std::unique_ptr<Store> store = OpenStore();
   ASSERT_NE(store, nullptr);
   RawDb raw(DbPath());
-  EXPECT_EQ(raw.One("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.One("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.One("SELECT state FROM runs WHERE run_id = 'old'"), "finished");
   ASSERT_TRUE(store->CreateRun(Summary("new", "running", kBaseNs), "{}", {}).ok());
+  // The verdict columns of schema 3: written with the summary, read back by ListRuns.
+  RunSummary ended = Summary("new", "finished", kBaseNs);
+  ended.set_p99_ms(12.5);
+  ended.set_passed(false);
+  ASSERT_TRUE(store->UpdateRun(ended, nullptr).ok());
+  auto runs = store->ListRuns();
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[0].p99_ms(), 12.5);
+  EXPECT_FALSE((*runs)[0].passed());
+  EXPECT_TRUE((*runs)[0].has_passed());
+  EXPECT_FALSE((*runs)[1].has_passed());  // the old run: unknown, not "failed"
   store->AppendBatch("new", Agent("a1", "east-1", "eastus"), MakeBatch("new", 0, kBaseNs, {{0}}),
                      nullptr);
   ASSERT_TRUE(store->Flush().ok());
