@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/histogram.h"
 
 namespace stampede {
@@ -19,28 +20,76 @@ double PercentileMs(const Aggregate& a, double q) {
 
 std::string Ms(double v) { return v < 0 ? "-" : absl::StrFormat("%.2f", v); }
 
+uint64_t Count503(const Aggregate& a) {
+  auto it = a.by_status().find(503);
+  return it == a.by_status().end() ? 0 : it->second;
+}
+
+// Errors other than 503s: a 503 is the service saying "too busy", worth telling apart.
+uint64_t OtherErrors(const Aggregate& a) { return a.errors() - std::min(a.errors(), Count503(a)); }
+
 std::string Row(const std::string& name, const Aggregate& second, const Aggregate& total) {
-  return absl::StrFormat("%-16s %10d %9d %9d %10s %10s\n", name, total.requests(), total.errors(),
-                         second.requests(), Ms(PercentileMs(second, 50)),
-                         Ms(PercentileMs(second, 99)));
+  return absl::StrFormat("%-16s %10d %7d %9d %11d %12s %12s\n", name, total.requests(),
+                         Count503(total), OtherErrors(total), second.requests(),
+                         Ms(PercentileMs(second, 50)), Ms(PercentileMs(second, 99)));
+}
+
+// "12.0s of 30.0s (18.0s left)" when the plan's length is known, else "12.0s".
+std::string Elapsed(const Progress& p) {
+  if (p.planned_s() <= 0) return absl::StrFormat("%.1fs", p.elapsed_s());
+  return absl::StrFormat("%.1fs of %.1fs (%.1fs left)", p.elapsed_s(), p.planned_s(),
+                         std::max(0.0, p.planned_s() - p.elapsed_s()));
+}
+
+// "stage 2/3 \"step\" c=8", or "" for a run without stage information.
+std::string StageText(const Progress& p) {
+  if (p.stages() <= 0) return "";
+  std::string out = absl::StrCat("stage ", p.stage() + 1, "/", p.stages());
+  if (!p.stage_name().empty()) absl::StrAppend(&out, " \"", p.stage_name(), "\"");
+  if (!p.stage_load().empty()) absl::StrAppend(&out, " ", p.stage_load());
+  return out;
+}
+
+// ", late 3, dropped 0" for open stages that had any; "" otherwise.
+std::string LateDropped(const Progress& p) {
+  if (p.totals().late() == 0 && p.totals().dropped() == 0) return "";
+  return absl::StrFormat("; late %d, dropped %d", p.totals().late(), p.totals().dropped());
+}
+
+std::string AgentsOut(const Progress& p) {
+  if (p.agents_out().empty()) return "";
+  return absl::StrCat("; AGENTS OUT: ", absl::StrJoin(p.agents_out(), ", "));
+}
+
+std::string TargetRate(const Progress& p) {
+  return p.target_rps() > 0 ? absl::StrFormat(" (target %.0f)", p.target_rps()) : "";
 }
 
 }  // namespace
 
 std::string ProgressView::PlainLine(const Progress& p) {
   const Aggregate& s = p.last_second().all();
+  const std::string stage = StageText(p);
   return absl::StrFormat(
-      "[%6.1fs] %s: %d requests, %d errors; last second: %d req/s, p50 %sms, "
-      "p99 %sms\n",
-      p.elapsed_s(), p.state(), p.totals().requests(), p.totals().errors(), s.requests(),
-      Ms(PercentileMs(s, 50)), Ms(PercentileMs(s, 99)));
+      "[%s] %s: %d requests, %d 503s, %d other errors;%s last second: %d req/s%s, p50 %sms, "
+      "p99 %sms%s%s\n",
+      Elapsed(p), p.state(), p.totals().requests(), Count503(p.totals()), OtherErrors(p.totals()),
+      stage.empty() ? "" : " " + stage + ";", s.requests(), TargetRate(p), Ms(PercentileMs(s, 50)),
+      Ms(PercentileMs(s, 99)), LateDropped(p), AgentsOut(p));
 }
 
 std::string ProgressView::Table(const Progress& p) {
-  std::string out = absl::StrFormat("run %s  %s  %.1fs\n", p.run_id(), p.state(), p.elapsed_s());
-  absl::StrAppend(&out, absl::StrFormat("%-16s %10s %9s %9s %10s %10s\n", "region", "requests",
-                                        "errors", "req/s", "p50 ms", "p99 ms"));
-  // Requests and errors are run totals; req/s and percentiles are the last complete second.
+  std::string out = absl::StrCat("run ", p.run_id(), "  ", p.state(), "  ", Elapsed(p));
+  if (const std::string stage = StageText(p); !stage.empty()) absl::StrAppend(&out, "  ", stage);
+  if (p.target_rps() > 0) {
+    absl::StrAppendFormat(&out, "  target %.0f req/s", p.target_rps());
+  }
+  absl::StrAppend(&out, "\n");
+  // Requests, 503s and errors are run totals; the last three columns are the last complete
+  // second, and say so.
+  absl::StrAppend(
+      &out, absl::StrFormat("%-16s %10s %7s %9s %11s %12s %12s\n", "region", "requests", "503s",
+                            "errors", "req/s (1s)", "p50 ms (1s)", "p99 ms (1s)"));
   absl::StrAppend(&out, Row("all", p.last_second().all(), p.totals()));
   std::set<std::string> regions;
   for (const auto& [r, a] : p.last_second().by_region()) regions.insert(r);
@@ -52,6 +101,11 @@ std::string ProgressView::Table(const Progress& p) {
         &out, Row(r, second != p.last_second().by_region().end() ? second->second : Aggregate(),
                   total != p.totals_by_region().end() ? total->second : Aggregate()));
   }
+  if (p.totals().late() > 0 || p.totals().dropped() > 0) {
+    absl::StrAppendFormat(&out, "open model: %d sent late, %d dropped\n", p.totals().late(),
+                          p.totals().dropped());
+  }
+  for (const std::string& agent : p.agents_out()) absl::StrAppend(&out, "AGENT OUT  ", agent, "\n");
   return out;
 }
 

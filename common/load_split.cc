@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
 namespace stampede {
 
 int64_t SplitCount(int64_t total, int parts, int index) {
@@ -43,6 +46,19 @@ Stage SplitStage(const Stage& stage, int parts, int index) {
     }
   }
   return out;
+}
+
+std::string StageLoad(const Stage& s) {
+  auto count = [](double v) { return absl::StrFormat("%g", v); };
+  if (s.has_concurrency()) {
+    return s.has_ramp_to() ? absl::StrCat("c=", s.concurrency(), "->", count(s.ramp_to()))
+                           : absl::StrCat("c=", s.concurrency());
+  }
+  if (s.has_rate()) {
+    return s.has_ramp_to() ? absl::StrCat("rate=", count(s.rate()), "->", count(s.ramp_to()), "/s")
+                           : absl::StrCat("rate=", count(s.rate()), "/s");
+  }
+  return "";
 }
 
 }  // namespace stampede

@@ -527,4 +527,12 @@ uint64_t RunAggregator::requests() const {
   return requests_;
 }
 
+int RunAggregator::LatestStage() const {
+  absl::ReaderMutexLock lock(&mu_);
+  int latest = -1;
+  for (const auto& [key, cell] : stage_cells_)
+    latest = std::max(latest, static_cast<int>(key.first));
+  return latest;
+}
+
 }  // namespace stampede

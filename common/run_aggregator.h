@@ -120,6 +120,8 @@ class RunAggregator {
   Progress LiveProgress(int64_t now_ns) const;
 
   uint64_t requests() const;
+  // The highest stage index with records so far; -1 before the first record.
+  int LatestStage() const;
 
  private:
   using Counts = aggregator_internal::Counts;

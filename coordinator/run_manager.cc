@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/load_split.h"
+#include "coordinator/stage_progress.h"
 #include "common/log_line.h"
 #include "common/plan_loader.h"
 #include "coordinator/registration.h"
@@ -370,10 +371,18 @@ absl::StatusOr<Progress> RunManager::GetProgress(const std::string& run_id) cons
   auto it = runs_.find(run_id);
   if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("run \"", run_id, "\" not found"));
   const Run& run = *it->second;
-  Progress p = run.aggregator->LiveProgress(clock_->WallNs());
+  const int64_t now = clock_->WallNs();
+  Progress p = run.aggregator->LiveProgress(now);
   p.set_run_id(run_id);
   p.set_state(StateName(run.state));
   p.set_done(run.done);
+  FillStageProgress(run.plan, static_cast<int>(run.agents.size()), now - run.start_ns,
+                    run.aggregator->LatestStage(), &p);
+  for (const auto& [id, a] : run.agents) {
+    if (a.state.phase == AgentRunPhase::kLost || a.state.phase == AgentRunPhase::kFailed) {
+      p.add_agents_out(absl::StrCat(a.meta.name, ": ", StateName(a.state)));
+    }
+  }
   return p;
 }
 

@@ -1,13 +1,13 @@
 #include "report/report_model.h"
 
-#include "absl/time/time.h"
-
 #include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "common/histogram.h"
+#include "common/load_split.h"
 
 namespace stampede {
 namespace {
@@ -58,8 +58,6 @@ Figures CountsOf(const Aggregate& a) {
   return f;
 }
 
-std::string Count(double v) { return absl::StrFormat("%g", v); }
-
 double DurationS(const RunReport& r) {
   if (r.started_ns() > 0 && r.ended_ns() > r.started_ns()) {
     return static_cast<double>(r.ended_ns() - r.started_ns()) / 1e9;
@@ -92,18 +90,6 @@ Figures SecondFiguresOf(const Aggregate& aggregate) {
 
 std::optional<Percentiles> LatencyOf(const Aggregate& aggregate) {
   return PercentilesOf(aggregate.latency());
-}
-
-std::string StageLoad(const Stage& s) {
-  if (s.has_concurrency()) {
-    return s.has_ramp_to() ? absl::StrCat("c=", s.concurrency(), "->", Count(s.ramp_to()))
-                           : absl::StrCat("c=", s.concurrency());
-  }
-  if (s.has_rate()) {
-    return s.has_ramp_to() ? absl::StrCat("rate=", Count(s.rate()), "->", Count(s.ramp_to()), "/s")
-                           : absl::StrCat("rate=", Count(s.rate()), "/s");
-  }
-  return "";
 }
 
 RunModel BuildRunModel(const RunReport& r) {

@@ -117,8 +117,6 @@ RunModel BuildRunModel(const RunReport& report);
 // An instant as RFC 3339 in UTC with milliseconds: "2026-11-30T06:56:34.120Z".
 std::string Rfc3339Ms(int64_t epoch_ms);
 
-// The load of a stage as the plan writes it: "c=8", "c=1->8", "rate=100/s", "rate=100->450/s".
-std::string StageLoad(const Stage& stage);
 
 }  // namespace stampede
 
