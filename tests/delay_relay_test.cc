@@ -30,8 +30,9 @@
 namespace stampede::testing {
 namespace {
 
-// Slack above a computed delay before a test calls it late: a loaded 2-core machine.
-constexpr int64_t kLateMs = 25;
+// Slack above a computed delay before a test calls it late: a 2-core machine shared with other
+// builds can hold a thread off the CPU for tens of ms. Lower bounds need no slack.
+constexpr int64_t kLateMs = 60;
 
 int64_t MonoNs() {
   timespec ts{};
@@ -293,15 +294,15 @@ TEST(DelayRelay, ReportsWhenEachConnectionsFirstByteArrived) {
                            }});
   ASSERT_NE(relay, nullptr);
   std::vector<int64_t> before;
-  std::vector<int64_t> after;
+  std::vector<int64_t> received;
   for (int i = 0; i < 2; ++i) {
     const int client = Connect(relay->port());
     const int server = upstream.Accept();
     before.push_back(WallNs());
     ASSERT_TRUE(WriteAll(client, "ab", 2));
-    after.push_back(WallNs());
     ASSERT_TRUE(WriteAll(client, "cd", 2));
     EXPECT_EQ(ReadExactly(server, 4), "abcd");
+    received.push_back(WallNs());
     close(client);
     close(server);
   }
@@ -309,9 +310,10 @@ TEST(DelayRelay, ReportsWhenEachConnectionsFirstByteArrived) {
   ASSERT_EQ(firsts.size(), 2u) << "once per connection";
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(firsts[i].first, i + 1);
-    // Its arrival at the relay, not its release: within a few ms of the send, not 50 ms later.
+    // Its arrival at the relay, not its release: after the send, and at least the 50 ms delay
+    // before the upstream got it.
     EXPECT_GE(firsts[i].second, before[i]);
-    EXPECT_LE(firsts[i].second, after[i] + 10'000'000);
+    EXPECT_LE(firsts[i].second, received[i] - 50'000'000);
   }
   EXPECT_EQ(relay->connections(), 2u);
 }

@@ -67,7 +67,7 @@ constexpr Region kRegions[] = {
 constexpr int kRegionCount = 3;
 
 // Slack for a loaded 2-core machine on top of what the simulated links explain.
-constexpr int64_t kSchedulingSlackNs = 3'000'000;
+constexpr int64_t kSchedulingSlackNs = 5'000'000;
 
 int64_t WallNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

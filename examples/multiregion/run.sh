@@ -3,14 +3,15 @@
 # namespace per region (its agent and its own stampede-target), the coordinator in another, and
 # on each region's path to the coordinator a stampede-delay-relay adding the region's delay
 # (no netem needed). One region's agent runs with its clock shifted (libfaketime). Prints the
-# report, the clock offsets the coordinator measured, and each region's server-side count.
-# Everything it creates is removed when it exits. Needs root (network namespaces). See README.md.
+# report, the clock offsets the coordinator measured, and each region's server-side count next to
+# the report's (exit 1 if they differ or the run fails). Everything it creates is removed when it
+# exits. Needs root (network namespaces). See README.md.
 #
 #   sudo examples/multiregion/run.sh [--bin DIR] [--rate N] [--duration 10s] [--keep-logs]
 set -euo pipefail
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -183,18 +184,28 @@ EOF
 
 echo "== run: $rate requests/s per agent for $duration"
 status=0
-cli run "$work/plan.json" --quiet || status=$?
+# The report as JSON for the checks below (progress on stderr), then as text for the reader.
+cli run "$work/plan.json" --quiet --json >"$work/report.json" || status=$?
+run_id=$(grep -m1 -o '"runId": "[^"]*"' "$work/report.json" | cut -d'"' -f4)
+[[ -n $run_id ]] || { echo "run.sh: the run did not start" >&2; cat "$work/report.json" >&2; exit 1; }
+cli report "$run_id"
 
 echo "== clock offsets the coordinator measured (agent minus coordinator)"
 cli agents
 
-echo "== requests each region's stampede-target served (compare with the report's byRegion)"
+echo "== each region: the report's requests and what its stampede-target served (/stats)"
 for i in "${!regions[@]}"; do
   # shellcheck disable=SC2016  # $1 is expanded by the inner bash
   stats=$(ip netns exec "${region_ns[$i]}" bash -c \
     'exec 3<>"/dev/tcp/127.0.0.1/$1"; printf "GET /stats HTTP/1.0\r\n\r\n" >&3; cat <&3' _ \
     "$target_port" | tail -n 1)
-  requests=${stats#*\"requests\":}
-  printf '   %-14s %s\n' "${regions[$i]}" "${requests%%[,\}]*}"
+  served=${stats#*\"requests\":}
+  served=${served%%[,\}]*}
+  reported=$(grep -m1 -o "\"${regions[$i]}\": {\"agents\": [0-9]*, \"requests\": [0-9]*" \
+    "$work/report.json" | grep -o '[0-9]*$' || true)
+  verdict=same
+  if [[ $served != "$reported" ]]; then verdict=DIFFERENT; status=1; fi
+  printf '   %-14s report %6s   server %6s   %s\n' "${regions[$i]}" "${reported:-?}" "$served" \
+    "$verdict"
 done
 exit "$status"
