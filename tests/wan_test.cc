@@ -24,7 +24,9 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -206,8 +208,17 @@ class WanNetwork {
       absl::string_view rest = absl::string_view(name).substr(sizeof(kPrefix) - 1);
       int pid = 0;
       if (!absl::SimpleAtoi(rest.substr(0, rest.find('-')), &pid) || pid == getpid()) continue;
-      if (kill(pid, 0) != 0 && errno == ESRCH) (void)Ip({"netns", "del", name});
+      if (!Alive(pid)) (void)Ip({"netns", "del", name});
     }
+  }
+
+  // A process that exists and is not a zombie (a killed test whose parent has not reaped it).
+  static bool Alive(int pid) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t paren = text.rfind(')');  // the command name may hold spaces and parentheses
+    return paren == std::string::npos || text.substr(paren + 1, 3) != " Z ";
   }
 
   std::string coordinator_;
