@@ -578,7 +578,8 @@ TEST_F(Wan, EveryAgentStartsOnTheCoordinatorsInstantAndItsClockOffsetIsMeasured)
               << " ms); offset " << offset_ns / 1e6 << " +/- " << uncertainty_ns / 1e6 << " ms\n";
     EXPECT_LE(std::abs(error_ns - expected_error_ns), kSchedulingSlackNs)
         << "first request " << error_ns / 1e6 << " ms after the start; the offset's error "
-        << expected_error_ns / 1e6 << " ms explains all but the scheduling";
+        << expected_error_ns / 1e6 << " ms explains all but the scheduling; the agent says it "
+        << "sent it " << testing::Int(first[0][1]) / 1e3 << " ms late (a busy CPU?)";
     EXPECT_LE(std::abs(error_ns), uncertainty_ns + kSchedulingSlackNs)
         << "within the stated uncertainty";
     if (r.up_ms == r.down_ms) {
