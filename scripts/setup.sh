@@ -18,6 +18,7 @@ PACKAGES=(
   sqlite3 wrk hey apache2-utils nginx-light openssl
   # network namespaces for multi-host tests
   iproute2 procps
+  faketime  # shifted agent clocks in the WAN simulation (tests/wan_test.cc, examples/multiregion)
   # deploy/ and its tests (tests/deploy): packages (dpkg-dev for dpkg-shlibdeps, lintian), the
   # Azure script's cloud-init documents (cloud-init schema), shell lint, the k8s overlays' YAML
   dpkg-dev lintian cloud-init shellcheck python3-yaml
