@@ -44,6 +44,14 @@ std::string CodeName(int32_t code) {
   return name.empty() ? absl::StrCat(code) : name;
 }
 
+// How the link is secured, for the connecting line.
+std::string TlsMode(const TlsFiles& tls) {
+  if (tls.ca.empty()) return "off";
+  return tls.cert.empty() ? "on" : "mutual";
+}
+
+std::string Seconds(absl::Duration d) { return absl::StrFormat("%.1f", absl::ToDoubleSeconds(d)); }
+
 }  // namespace
 
 CoordinatorLink::CoordinatorLink(LinkOptions options, const Clock* clock)
@@ -51,8 +59,17 @@ CoordinatorLink::CoordinatorLink(LinkOptions options, const Clock* clock)
       clock_(clock),
       log_(options_.log ? options_.log : LogFn(LogToStderr)),
       instance_id_(NewInstanceId()),
-      budget_(std::make_shared<SpoolBudget>(options_.spool_max_bytes, options_.memory_max_bytes)) {
+      budget_(std::make_shared<SpoolBudget>(options_.spool_max_bytes, options_.memory_max_bytes)),
+      failures_(options_.failure_reminder, clock) {
   if (!options_.spool_dir.empty()) OpenSpool();
+}
+
+void CoordinatorLink::Log(LogLevel level, const std::string& line) const {
+  if (LogEnabled(options_.log_level, level)) log_(line);
+}
+
+LogFn CoordinatorLink::SpoolLog() const {
+  return [this](const std::string& line) { Log(LogLevel::kWarn, line); };
 }
 
 CoordinatorLink::~CoordinatorLink() {
@@ -98,7 +115,7 @@ void CoordinatorLink::OpenSpool() {
   for (const auto& dir : dirs) {
     auto run = std::make_shared<AgentRun>();
     run->id = dir.filename().string();
-    run->spool = BatchSpool::Recover(dir.string(), budget_, log_);
+    run->spool = BatchSpool::Recover(dir.string(), budget_, SpoolLog());
     run->recovered = true;
     run->engine_done = true;
     run->finished = run->spool->recovered_finished();
@@ -106,9 +123,11 @@ void CoordinatorLink::OpenSpool() {
     const size_t batches = run->spool->unacked();
     counters_.unreadable_files += stats.unreadable_files;
     counters_.partial_files += stats.partial_files;
-    log_(absl::StrCat("event=spool_recovered run=", LogValue(run->id), " batches=", batches,
-                      " finished=", run->finished.has_value() ? "yes" : "no", " unreadable_files=",
-                      stats.unreadable_files, " partial_files=", stats.partial_files));
+    // A warning: the previous process ended with records undelivered.
+    Log(LogLevel::kWarn,
+        absl::StrCat("event=spool_recovered run=", LogValue(run->id), " batches=", batches,
+                     " finished=", run->finished.has_value() ? "yes" : "no", " unreadable_files=",
+                     stats.unreadable_files, " partial_files=", stats.partial_files));
     if (batches == 0 && !run->finished.has_value()) {
       run->spool->Discard();  // nothing left to deliver
       continue;
@@ -139,7 +158,8 @@ void CoordinatorLink::Forget(std::shared_ptr<AgentRun> run) {
   absl::MutexLock lock(&mu_);
   ++counters_.runs_forgotten;
   if (run->recovered) {
-    log_(absl::StrCat("event=recovered_run_delivered run=", LogValue(run->id)));
+    // At the level of the spool_recovered warning it settles.
+    Log(LogLevel::kWarn, absl::StrCat("event=recovered_run_delivered run=", LogValue(run->id)));
   }
 }
 
@@ -190,19 +210,39 @@ absl::Status CoordinatorLink::Run() {
   if (auto credentials = MakeChannelCredentials(options_.tls); !credentials.ok()) {
     return credentials.status();
   }
+  Log(LogLevel::kInfo, LogFields({{"event", "connecting"},
+                                  {"coordinator", options_.coordinator},
+                                  {"name", options_.name},
+                                  {"region", options_.region},
+                                  {"tls", TlsMode(options_.tls)}}));
   ReconnectBackoff backoff(options_.min_backoff, options_.max_backoff, kStableConnection, clock_);
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
     }
-    std::string rejected;
+    Log(LogLevel::kDebug, absl::StrCat("event=connect_attempt attempt=", failures_.attempts() + 1,
+                                       " coordinator=", LogValue(options_.coordinator)));
     backoff.ConnectionStarted();
-    ServeConnection(&rejected);
-    if (!rejected.empty()) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("coordinator refused this agent: ", rejected));
+    const ConnectionEnd end = ServeConnection();
+    if (!end.rejected.empty()) {
+      // The coordinator answered and said no: retrying would get the same answer.
+      const LinkFailure why = ClassifyRefusal(end.status, end.rejected);
+      Log(LogLevel::kError, LogFields({{"event", "refused"},
+                                       {"cause", why.cause},
+                                       {"coordinator", options_.coordinator},
+                                       {"what", why.what},
+                                       {"reason", why.detail},
+                                       {"hint", why.hint}}));
+      const std::string message = absl::StrCat(why.what, ": ", end.rejected);
+      return why.cause == "bad_token" ? absl::UnauthenticatedError(message)
+                                      : absl::PermissionDeniedError(message);
     }
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;  // Shutdown() ended the stream: nothing failed
+    }
+    LogConnectionEnd(end);
     const absl::Duration wait = backoff.ConnectionEnded();
     absl::MutexLock lock(&mu_);
     if (stopping_) break;
@@ -211,24 +251,97 @@ absl::Status CoordinatorLink::Run() {
   // Stop what is still running; records stay in the spool (nowhere to send them now; with a
   // spool directory the next process sends them).
   absl::MutexLock lock(&mu_);
+  Log(LogLevel::kInfo,
+      absl::StrCat("event=stopped runs_held=", runs_.size(), " running=", Busy() ? "yes" : "no"));
   StopEnginesLocked();
   return absl::OkStatus();
 }
 
-void CoordinatorLink::ServeConnection(std::string* rejected) {
+void CoordinatorLink::LogConnectionEnd(const ConnectionEnd& end) {
+  if (end.registered) {
+    lost_at_ns_ = clock_->MonotonicNs();
+    uint64_t unacked = 0;
+    size_t runs = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [id, run] : runs_) unacked += run->spool->unacked();
+      runs = runs_.size();
+    }
+    Log(LogLevel::kWarn, absl::StrCat(LogFields({{"event", "link_lost"},
+                                                 {"coordinator", options_.coordinator},
+                                                 {"reason", end.status.error_message().empty()
+                                                                ? "the coordinator ended the stream"
+                                                                : end.status.error_message()}}),
+                                      " runs=", runs, " unacked_batches=", unacked));
+    return;
+  }
+  const LinkFailure why = ClassifyLinkFailure(end.status, options_.tls);
+  switch (failures_.Failed(why.cause)) {
+    case FailureLog::Say::kFailure:
+      Log(LogLevel::kWarn, absl::StrCat(LogFields({{"event", "connect_failed"},
+                                                   {"cause", why.cause},
+                                                   {"coordinator", options_.coordinator},
+                                                   {"what", why.what},
+                                                   {"hint", why.hint},
+                                                   {"detail", why.detail}}),
+                                        " attempt=", failures_.attempts()));
+      break;
+    case FailureLog::Say::kStillFailing:
+      Log(LogLevel::kWarn, absl::StrCat(LogFields({{"event", "still_failing"},
+                                                   {"cause", why.cause},
+                                                   {"coordinator", options_.coordinator},
+                                                   {"what", why.what}}),
+                                        " attempts=", failures_.attempts(),
+                                        " for_s=", Seconds(failures_.failing_for())));
+      break;
+    case FailureLog::Say::kNothing:
+      break;
+  }
+}
+
+void CoordinatorLink::LogRegistered(const std::string& agent_id) {
+  const int failed = failures_.attempts();
+  // A line that settles a warning (connect_failed, link_lost) is written at the warning's level,
+  // so that whoever reads only warnings sees the trouble end too.
+  if (!ever_registered_) {
+    Log(failed > 0 ? LogLevel::kWarn : LogLevel::kInfo,
+        absl::StrCat(LogFields({{"event", "registered"},
+                                {"agent", agent_id},
+                                {"coordinator", options_.coordinator},
+                                {"instance", instance_id_}}),
+                     " failed_attempts=", failed));
+  } else {
+    const absl::Duration down = absl::Nanoseconds(clock_->MonotonicNs() - lost_at_ns_);
+    Log(LogLevel::kWarn,
+        absl::StrCat(LogFields({{"event", "link_resumed"},
+                                {"agent", agent_id},
+                                {"coordinator", options_.coordinator},
+                                {"down_s", Seconds(down)}}),
+                     " resent_batches=", resent_batches_, " failed_attempts=", failed));
+  }
+  ever_registered_ = true;
+  failures_.Succeeded();
+}
+
+CoordinatorLink::ConnectionEnd CoordinatorLink::ServeConnection() {
+  ConnectionEnd end;
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   auto credentials = MakeChannelCredentials(options_.tls);
-  if (!credentials.ok()) return;  // checked in Run(); files may have vanished since
+  if (!credentials.ok()) {  // checked in Run(); files may have vanished since
+    end.status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                              std::string(credentials.status().message()));
+    return end;
+  }
   auto channel = grpc::CreateCustomChannel(options_.coordinator, *credentials, args);
   auto stub = AgentLink::NewStub(channel);
   grpc::ClientContext context;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return;
+    if (stopping_) return end;
     context_ = &context;
   }
   auto stream = stub->Connect(&context);
@@ -244,23 +357,32 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
   r->set_instance_id(instance_id_);
   {
     absl::MutexLock lock(&mu_);
+    resent_batches_ = 0;
     for (auto& [id, run] : runs_) {
       r->add_active_runs(id);
       run->spool->ResendAll();
+      resent_batches_ += run->spool->unacked();
       run->finish_sent = false;
     }
     outbox_.clear();
     connection_open_ = true;
   }
+  CoordinatorMessage message;
   if (!stream->Write(reg)) {
+    {
+      absl::MutexLock lock(&mu_);
+      connection_open_ = false;
+    }
+    // The call is over (it never connected, or was closed at once): its status says why.
+    while (stream->Read(&message)) {
+    }
+    end.status = stream->Finish();
     absl::MutexLock lock(&mu_);
-    connection_open_ = false;
     context_ = nullptr;
-    return;
+    return end;
   }
   std::thread writer([&] { WriterLoop(stream.get()); });
 
-  CoordinatorMessage message;
   while (stream->Read(&message)) {
     switch (message.kind_case()) {
       case CoordinatorMessage::kPing: {
@@ -277,6 +399,9 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
         HandleStart(message.start());
         break;
       case CoordinatorMessage::kStop: {
+        Log(LogLevel::kInfo, LogFields({{"event", "run_stopping"},
+                                        {"run", message.stop().run_id()},
+                                        {"reason", message.stop().reason()}}));
         absl::MutexLock lock(&mu_);
         auto it = runs_.find(message.stop().run_id());
         if (it != runs_.end() && it->second->engine != nullptr) it->second->engine->Stop();
@@ -288,6 +413,10 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
           absl::MutexLock lock(&mu_);
           auto it = runs_.find(message.ack().run_id());
           if (it != runs_.end()) run = it->second;
+        }
+        if (LogEnabled(options_.log_level, LogLevel::kDebug)) {
+          log_(absl::StrCat("event=batch_acked run=", LogValue(message.ack().run_id()),
+                            " seq=", message.ack().seq()));
         }
         if (run == nullptr) break;
         run->spool->Ack(message.ack().seq());  // outside the link's lock: deletes a file
@@ -311,18 +440,25 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
         break;
       }
       case CoordinatorMessage::kRejected:
-        *rejected = message.rejected();
+        // Bounded: it goes into a log line and the exit message.
+        end.rejected = message.rejected().substr(0, 500);
+        if (end.rejected.empty()) end.rejected = "(no reason given)";
         break;
       case CoordinatorMessage::kAcceptedAgentId: {
-        absl::MutexLock lock(&mu_);
-        registered_ = true;
+        if (end.registered) break;  // said once per connection
+        end.registered = true;
+        {
+          absl::MutexLock lock(&mu_);
+          registered_ = true;
+        }
+        LogRegistered(message.accepted_agent_id().substr(0, 200));
         break;
       }
       case CoordinatorMessage::kHeartbeat:
       case CoordinatorMessage::KIND_NOT_SET:
         break;
     }
-    if (!rejected->empty()) break;
+    if (!end.rejected.empty()) break;
   }
   {
     absl::MutexLock lock(&mu_);
@@ -331,10 +467,17 @@ void CoordinatorLink::ServeConnection(std::string* rejected) {
     wake_ = true;
   }
   writer.join();
-  context.TryCancel();
-  (void)stream->Finish();
+  // After a refusal the coordinator ends the call with a status that says what it refused
+  // (UNAUTHENTICATED: the token): read to the end, then take it. Otherwise the stream has ended
+  // already and Finish() only collects why.
+  if (!end.rejected.empty()) {
+    while (stream->Read(&message)) {
+    }
+  }
+  end.status = stream->Finish();
   absl::MutexLock lock(&mu_);
   context_ = nullptr;
+  return end;
 }
 
 void CoordinatorLink::WriterLoop(
@@ -428,21 +571,28 @@ void CoordinatorLink::HandleRejected(const BatchRejected& rejected) {
     counters_.rejected_batches += held;
   }
   // The reason comes from the coordinator: bounded, and escaped by LogValue.
-  log_(absl::StrCat("event=batch_rejected run=", LogValue(rejected.run_id()),
-                    " seq=", rejected.seq(), " code=", CodeName(rejected.code()), " reason=",
-                    LogValue(rejected.reason().substr(0, 500)), " held=", held ? "yes" : "no"));
+  Log(LogLevel::kWarn, absl::StrCat("event=batch_rejected run=", LogValue(rejected.run_id()),
+                                    " seq=", rejected.seq(), " code=", CodeName(rejected.code()),
+                                    " reason=", LogValue(rejected.reason().substr(0, 500)),
+                                    " held=", held ? "yes" : "no"));
   if (run != nullptr) ForgetIfDelivered(run);
 }
 
 void CoordinatorLink::HandleStart(const StartRun& start) {
   const std::string refused = CheckTargetAllowed(start.plan());
   absl::MutexLock lock(&mu_);
-  if (runs_.count(start.run_id())) return;  // a repeated StartRun after a reconnect
+  if (runs_.count(start.run_id())) {
+    Log(LogLevel::kDebug, LogFields({{"event", "start_repeated"}, {"run", start.run_id()}}));
+    return;  // a repeated StartRun after a reconnect
+  }
   if (Busy() || !refused.empty()) {
     // Answer with a failed finish so the coordinator does not wait for this agent.
     AgentMessage m;
     m.mutable_finished()->set_run_id(start.run_id());
     m.mutable_finished()->set_error(refused.empty() ? "agent is busy with another run" : refused);
+    Log(LogLevel::kWarn,
+        LogFields(
+            {{"event", "run_refused"}, {"run", start.run_id()}, {"reason", m.finished().error()}}));
     outbox_.push_back(std::move(m));
     wake_ = true;
     return;
@@ -454,12 +604,12 @@ void CoordinatorLink::HandleStart(const StartRun& start) {
     if (IsSafeRunId(run->id)) {
       run_dir = absl::StrCat(options_.spool_dir, "/", run->id);
     } else {
-      log_(absl::StrCat("event=spool_unavailable run=", LogValue(run->id),
-                        " error=", LogValue("the run id is not a safe file name"),
-                        " effect=batches_kept_in_memory_only"));
+      Log(LogLevel::kWarn, absl::StrCat("event=spool_unavailable run=", LogValue(run->id),
+                                        " error=", LogValue("the run id is not a safe file name"),
+                                        " effect=batches_kept_in_memory_only"));
     }
   }
-  run->spool = std::make_unique<BatchSpool>(run_dir, budget_, log_);
+  run->spool = std::make_unique<BatchSpool>(run_dir, budget_, SpoolLog());
   EngineOptions options;
   options.run_id = start.run_id();
   options.agent_id = options_.name;
@@ -469,13 +619,20 @@ void CoordinatorLink::HandleStart(const StartRun& start) {
   // The start instant comes in this agent's wall clock; the engine schedules on the monotonic
   // clock, so translate through "now" on both.
   const int64_t start_mono = clock_->MonotonicNs() + (start.start_at_agent_ns() - clock_->WallNs());
+  Log(LogLevel::kInfo,
+      absl::StrCat(LogFields({{"event", "run_started"}, {"run", start.run_id()}}),
+                   " threads=", options.threads > 0 ? absl::StrCat(options.threads) : "auto",
+                   " stages=", start.plan().stages_size(),
+                   " starts_in_ms=", (start_mono - clock_->MonotonicNs()) / 1'000'000,
+                   " spool=", run->spool->has_directory() ? "disk" : "memory"));
   AgentRun* raw = run.get();
   raw->thread = std::thread([this, raw, start_mono] {
     absl::Status status = raw->engine->Run(start_mono);
     RunFinished finished;
     finished.set_run_id(raw->id);
     finished.set_batches(raw->engine->batches());
-    finished.set_requests(raw->engine->Progress().completed);
+    const EngineProgress progress = raw->engine->Progress();
+    finished.set_requests(progress.completed);
     const SpoolStats stats = raw->spool->stats();
     finished.set_undurable_batches(stats.undurable_batches);
     finished.set_dropped_records(stats.dropped_records);
@@ -491,18 +648,19 @@ void CoordinatorLink::HandleStart(const StartRun& start) {
     }
     // On disk before it is first sent: a process restarted from here on resends it.
     (void)raw->spool->PersistFinished(finished);  // a failure is logged; it is still sent
-    // One line per run with what the spool lost, when there is a spool to speak of (or it lost
-    // something): an embedded agent in `stampede run` stays quiet.
-    if (raw->spool->has_directory() || finished.undurable_batches() > 0 ||
-        finished.dropped_records() > 0) {
-      log_(absl::StrCat("event=run_finished run=", LogValue(raw->id),
-                        " batches=", finished.batches(), " requests=", finished.requests(),
-                        " undurable_batches=", finished.undurable_batches(),
-                        " dropped_records=", finished.dropped_records(),
-                        " spool=", raw->spool->has_directory() ? "disk" : "memory",
-                        finished.error().empty() ? "" : " error=",
-                        finished.error().empty() ? "" : LogValue(finished.error())));
-    }
+    // One line per run: what it did, and what the spool lost. A warning when the run did not
+    // end cleanly or records were lost or not made durable; else info (an embedded agent in
+    // `stampede run`, at warnings only, stays quiet).
+    const bool trouble = !finished.error().empty() || finished.undurable_batches() > 0 ||
+                         finished.dropped_records() > 0;
+    Log(trouble ? LogLevel::kWarn : LogLevel::kInfo,
+        absl::StrCat("event=run_finished run=", LogValue(raw->id),
+                     " requests=", finished.requests(), " errors=", progress.errors, " batches=",
+                     finished.batches(), " undurable_batches=", finished.undurable_batches(),
+                     " dropped_records=", finished.dropped_records(),
+                     " spool=", raw->spool->has_directory() ? "disk" : "memory",
+                     finished.error().empty() ? "" : " error=",
+                     finished.error().empty() ? "" : LogValue(finished.error())));
     absl::MutexLock lock(&mu_);
     raw->finished = finished;
     raw->engine_done = true;

@@ -29,10 +29,11 @@
 #include "absl/time/time.h"
 #include "agent/batch_spool.h"
 #include "agent/engine.h"
-#include "common/log_line.h"
+#include "agent/link_failure.h"
 #include "agent/spool_budget.h"
 #include "common/clock.h"
 #include "common/grpc_tls.h"
+#include "common/log_line.h"
 #include "control.grpc.pb.h"
 
 namespace stampede {
@@ -63,6 +64,13 @@ struct LinkOptions {
   uint64_t memory_max_bytes = SpoolBudget::kDefaultMemoryBytes;
   // Where the link's key=value log lines go; empty: stderr.
   LogFn log;
+  // Which of them are written (common/log_line.h): by default warnings and errors only, so that
+  // the agents of an embedded run stay quiet; stampede-agent passes its --log-level (info).
+  // Info: connecting, registered, link lost and resumed, runs started and finished. Warnings:
+  // why connecting fails (once per cause), refused plans and batches, spool trouble.
+  LogLevel log_level = LogLevel::kWarn;
+  // While connecting keeps failing for the same cause, a reminder at most this often.
+  absl::Duration failure_reminder = absl::Seconds(30);
 };
 
 // What the link did with its spool, for tests and the operator's log.
@@ -81,9 +89,12 @@ class CoordinatorLink {
   explicit CoordinatorLink(LinkOptions options, const Clock* clock = &RealClock::Get());
   ~CoordinatorLink();  // Shutdown()s and waits for runs to stop
 
-  // Serves until Shutdown(). Returns PermissionDenied/InvalidArgument when the coordinator
-  // refuses the agent, FailedPrecondition when another process holds the spool directory; OK
-  // after Shutdown(). Reconnects after dropped links by itself.
+  // Serves until Shutdown(). Returns Unauthenticated when the coordinator refuses the agent's
+  // token, PermissionDenied when it refuses the agent otherwise (name taken, not in the client
+  // certificate, a field out of bounds), InvalidArgument for unusable TLS files,
+  // FailedPrecondition when another process holds the spool directory; OK after Shutdown().
+  // Reconnects by itself after dropped links and failed connections (logging why, once per
+  // cause).
   absl::Status Run();
   // Any thread: ends Run() (a run in progress is stopped; its records so far are kept).
   void Shutdown();
@@ -118,8 +129,23 @@ class CoordinatorLink {
   void Forget(std::shared_ptr<AgentRun> run);
   void HandleRejected(const BatchRejected& rejected);
   void StopEnginesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // One connection: register, serve, return when the stream ends. `rejected` set on refusal.
-  void ServeConnection(std::string* rejected);
+  // How one connection ended.
+  struct ConnectionEnd {
+    bool registered = false;  // the coordinator accepted the Register on it
+    std::string rejected;     // the coordinator's refusal, when it refused the Register
+    grpc::Status status;      // how the stream ended
+  };
+  // One connection: register, serve, return when the stream ends.
+  ConnectionEnd ServeConnection();
+  // The link's log, filtered by options_.log_level.
+  void Log(LogLevel level, const std::string& line) const;
+  // The spools' sink: everything a spool logs is trouble (a warning).
+  LogFn SpoolLog() const;
+  // Logs how a connection that did not end in a refusal ended: link lost, or a failure to
+  // connect (FailureLog decides whether it is worth a line).
+  void LogConnectionEnd(const ConnectionEnd& end);
+  // Logs that the coordinator accepted the Register (the first time, or again after a loss).
+  void LogRegistered(const std::string& agent_id);
   void WriterLoop(grpc::ClientReaderWriter<AgentMessage, CoordinatorMessage>* stream);
   void HandleStart(const StartRun& start);
   // Empty when the plan's target host is allowed, else why not.
@@ -135,6 +161,12 @@ class CoordinatorLink {
   // Not OK when the spool directory could not be locked: Run() returns it.
   absl::Status spool_status_;
   int spool_lock_fd_ = -1;
+
+  // Only Run()'s thread (which also reads the stream) uses these.
+  FailureLog failures_;
+  bool ever_registered_ = false;  // registered on an earlier connection: a reconnect resumes
+  uint64_t resent_batches_ = 0;   // batches queued again for the current connection
+  int64_t lost_at_ns_ = 0;        // monotonic, when the registered link was last lost
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,5 +1,6 @@
 // stampede-agent: generates load. `run` runs a plan locally (single-client mode); with
 // --coordinator it dials out to a coordinator and runs the plans it pushes.
+#include <grpc/support/log.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,12 +14,26 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/coordinator_link.h"
-#include "common/log_line.h"
 #include "agent/run_command.h"
 #include "common/flags.h"
+#include "common/log_line.h"
 #include "common/secret_file.h"
 
 namespace {
+
+// The --log-level, for gRPC's log function (a plain function pointer, so a global).
+stampede::LogLevel g_log_level = stampede::LogLevel::kInfo;
+
+// gRPC's own log lines ("Handshake failed with fatal error ..." on every retry) go into the
+// agent's log at debug level: each failed connection is already one line of the link's
+// (event=connect_failed, once per cause) carrying gRPC's message as detail=.
+void GrpcLog(gpr_log_func_args* args) {
+  if (!stampede::LogEnabled(g_log_level, stampede::LogLevel::kDebug)) return;
+  stampede::LogToStderr(stampede::LogFields({{"event", "grpc"},
+                                             {"severity", gpr_log_severity_string(args->severity)},
+                                             {"where", absl::StrCat(args->file, ":", args->line)},
+                                             {"message", args->message}}));
+}
 
 std::string DefaultName() {
   char host[256] = "agent";
@@ -44,13 +59,23 @@ stampede::CommandSpec AgentSpec() {
           "stampede-agent --coordinator HOST:PORT [--name N] [--region R] [--label K=V]... "
           "[--token T | --token-file PATH] [--threads N] [--allow-host HOST|*.DOMAIN]... "
           "[--spool-dir DIR] [--spool-max-mb N] [--memory-max-mb N] "
-          "[--tls-ca CA.pem [--tls-cert CERT.pem --tls-key KEY.pem]]\n"
+          "[--tls-ca CA.pem [--tls-cert CERT.pem --tls-key KEY.pem]] [--log-level LEVEL]\n"
           "stampede-agent run PLAN.json [flags]\n"
           "stampede-agent --version",
-      .description = "stampede-agent " STAMPEDE_VERSION
-                     ": generates load. With --coordinator it dials out to a coordinator and runs "
-                     "the plans it pushes, reconnecting by itself. `stampede-agent run --help`: "
-                     "run a plan on this machine alone.",
+      .description =
+          "stampede-agent " STAMPEDE_VERSION
+          ": generates load. With --coordinator it dials out to a coordinator and runs "
+          "the plans it pushes, reconnecting by itself. `stampede-agent run --help`: "
+          "run a plan on this machine alone.\n\n"
+          "It logs each change of state as one key=value line on stderr (event=connecting, "
+          "registered, connect_failed with its cause, link_lost, link_resumed, "
+          "run_started, run_finished, refused). A coordinator it cannot reach is "
+          "retried for ever; the cause is logged once, again when it changes, and as "
+          "still_failing every 30 s.\n\n"
+          "Exit codes: 0 stopped by SIGINT or SIGTERM; 2 bad flags or unusable TLS "
+          "files; 3 refused by the coordinator (name taken, name not in the client "
+          "certificate, registration out of bounds) or the spool directory in use by "
+          "another agent; 4 the coordinator refused the token.",
       .flags = {{.name = "--coordinator", .value = "HOST:PORT", .help = "the coordinator to dial"},
                 {.name = "--name",
                  .value = "N",
@@ -104,6 +129,12 @@ stampede::CommandSpec AgentSpec() {
                  .value = "CERT.pem",
                  .help = "mutual TLS: this agent's certificate (with --tls-key)"},
                 {.name = "--tls-key", .value = "KEY.pem", .help = "mutual TLS: its private key"},
+                {.name = "--log-level",
+                 .value = "LEVEL",
+                 .default_value = "info",
+                 .help = "which log lines are written: error, warn (also failures to connect and "
+                         "refusals), info (also state changes and runs), debug (also every "
+                         "attempt and batch)"},
                 {.name = "--version", .help = "print the version and exit"}}};
 }
 
@@ -143,6 +174,15 @@ int ServeCoordinator(const std::vector<std::string>& args) {
     }
     *bytes = static_cast<uint64_t>(*mb) << 20;
   }
+  const auto level = stampede::ParseLogLevel(flags->String("--log-level"));
+  if (!level.has_value()) {
+    std::cerr << "stampede-agent: --log-level: expected one of " << stampede::kLogLevelNames
+              << ", got \"" << flags->String("--log-level") << "\"\n";
+    return 2;
+  }
+  options.log_level = *level;
+  g_log_level = *level;
+  gpr_set_log_function(GrpcLog);
   options.allowed_hosts = flags->All("--allow-host");
   options.tls.ca = flags->String("--tls-ca");
   options.tls.cert = flags->String("--tls-cert");
@@ -178,9 +218,9 @@ int ServeCoordinator(const std::vector<std::string>& args) {
     sigwait(&signals, &sig);
     link.Shutdown();
   });
-  std::cout << "agent " << options.name << " (" << options.region << ") dialling "
-            << options.coordinator << std::endl;
-  if (options.spool_dir.empty()) {
+  // (The link logs event=connecting with the address, and every change of state after it.)
+  if (options.spool_dir.empty() &&
+      stampede::LogEnabled(options.log_level, stampede::LogLevel::kWarn)) {
     stampede::LogToStderr(
         "event=spool_disabled note=" +
         stampede::LogValue("no --spool-dir (and no $STATE_DIRECTORY): unacknowledged records are "
@@ -191,8 +231,13 @@ int ServeCoordinator(const std::vector<std::string>& args) {
   kill(getpid(), SIGTERM);
   stopper.join();
   if (!status.ok()) {
-    std::cerr << "stampede-agent: " << status.message() << "\n";
-    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+    // The exit codes of --help: a refused token has its own, so that a supervisor (or the
+    // operator) can tell it from the other refusals.
+    const int code = status.code() == absl::StatusCode::kInvalidArgument   ? 2
+                     : status.code() == absl::StatusCode::kUnauthenticated ? 4
+                                                                           : 3;
+    std::cerr << "stampede-agent: " << status.message() << " (exit " << code << ")\n";
+    return code;
   }
   return 0;
 }

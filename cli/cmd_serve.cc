@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
 #include "cli/flag_specs.h"
+#include "common/log_line.h"
 #include "coordinator/server.h"
 
 namespace stampede {
@@ -56,10 +57,25 @@ int CmdServe(const Args& args) {
                    "agent registers under a name its certificate carries (CN or SAN)"},
           {.name = "--insecure-plaintext",
            .help = "allow a non-loopback --listen without TLS (the token and the plans' bearer "
-                   "keys then cross the network in the clear)"}}};
+                   "keys then cross the network in the clear)"},
+          {.name = "--log-level",
+           .value = "LEVEL",
+           .default_value = "info",
+           .help = "which key=value log lines are written (stderr): error, warn (also refused "
+                   "agents and batches, lost agents), info (also agents joining and leaving, runs "
+                   "starting and ending), debug (also every batch)"}}};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;
+  const std::optional<LogLevel> level = ParseLogLevel(flags->String("--log-level"));
+  if (!level.has_value()) {
+    return Fail(
+        "serve",
+        absl::InvalidArgumentError(absl::StrCat("--log-level: expected one of ", kLogLevelNames,
+                                                ", got \"", flags->String("--log-level"), "\"")),
+        2);
+  }
+  options.manager.log_level = *level;
   options.listen = flags->String("--listen");
   options.db_path = flags->String("--db");
   auto token = ResolveToken(*flags);

@@ -40,11 +40,11 @@ void RunManager::RejectBatch(AgentSession& session, const RecordBatch& batch,
   }
   // One line per refused batch: refusals are rare (a bug or a hostile sender) and each one is
   // worth seeing. The reason names the field; it quotes nothing long.
-  options_.log(LogFields({{"event", "batch_rejected"},
-                          {"agent", session.id()},
-                          {"run", batch.run_id()},
-                          {"seq", absl::StrCat(batch.seq())},
-                          {"reason", why.message()}}));
+  Log(LogLevel::kWarn, LogFields({{"event", "batch_rejected"},
+                                  {"agent", session.id()},
+                                  {"run", batch.run_id()},
+                                  {"seq", absl::StrCat(batch.seq())},
+                                  {"reason", why.message()}}));
   CoordinatorMessage m;
   BatchRejected* rejected = m.mutable_batch_rejected();
   rejected->set_run_id(batch.run_id());
@@ -143,6 +143,11 @@ void RunManager::OnCommitted(const std::string& run_id, const std::string& agent
     if (a == r.agents.end()) return;
     RunAgent& agent = a->second;
     if (!status.ok()) {
+      Log(LogLevel::kError, absl::StrCat(LogFields({{"event", "store_error"},
+                                                    {"agent", agent_id},
+                                                    {"run", run_id},
+                                                    {"reason", status.message()}}),
+                                         " seq=", seq));
       // The store cannot keep records: no acknowledgement (the agent keeps the batch), and the
       // run cannot be complete. Its merged view already holds the batch, so a resend must not
       // be merged again: the run fails rather than count twice.
@@ -157,6 +162,11 @@ void RunManager::OnCommitted(const std::string& run_id, const std::string& agent
       return;
     }
     agent.ledger.MarkCommitted(seq);
+    if (LogEnabled(LogLevel::kDebug)) {
+      options_.log(absl::StrCat(
+          LogFields({{"event", "batch_committed"}, {"agent", agent_id}, {"run", run_id}}),
+          " seq=", seq));
+    }
     if (auto session = SessionOf(agent_id)) {
       CoordinatorMessage ack;
       ack.mutable_ack()->set_run_id(run_id);
@@ -228,12 +238,16 @@ void RunManager::Apply(const AgentUpdate& update) {
   if (absl::Status s = store_->UpdateRunAgent(update.run_id, update.agent_id, update.state,
                                               update.expected_batches);
       !s.ok()) {
-    options_.log(LogFields({{"event", "store_error"},
-                            {"agent", update.agent_id},
-                            {"run", update.run_id},
-                            {"reason", s.message()}}));
+    Log(LogLevel::kError, LogFields({{"event", "store_error"},
+                                     {"agent", update.agent_id},
+                                     {"run", update.run_id},
+                                     {"reason", s.message()}}));
     return;  // not acknowledged: the agent sends its RunFinished again after a reconnect
   }
+  Log(LogLevel::kInfo, LogFields({{"event", "agent_done"},
+                                  {"agent", update.agent_id},
+                                  {"run", update.run_id},
+                                  {"state", update.state}}));
   if (update.finish_ack_to != nullptr) {
     CoordinatorMessage m;
     m.set_finish_ack(update.run_id);

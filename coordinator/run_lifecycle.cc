@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/histogram.h"
 #include "common/log_line.h"
@@ -48,6 +49,7 @@ void RunManager::MonitorLoop() {
 
 void RunManager::Tick() {
   std::vector<Run*> ready;
+  std::vector<std::pair<std::string, std::string>> lost;  // (run, agent), logged after the lock
   {
     absl::MutexLock lock(&mu_);
     const int64_t now = clock_->MonotonicNs();
@@ -85,6 +87,7 @@ void RunManager::Tick() {
         if (s == sessions_.end() || now - s->second->last_seen_ns() > grace) {
           // Its records up to now stay in the run; any that come later are stored too.
           a.state = AgentRunState{AgentRunPhase::kLost, ""};
+          lost.emplace_back(run.id, agent_id);
           continue;
         }
         all_terminal = false;
@@ -95,6 +98,14 @@ void RunManager::Tick() {
       }
       ++it;
     }
+  }
+  for (const auto& [run_id, agent_id] : lost) {
+    Log(LogLevel::kWarn,
+        LogFields({{"event", "agent_lost"},
+                   {"agent", agent_id},
+                   {"run", run_id},
+                   {"reason", absl::StrCat("not heard from for ",
+                                           absl::FormatDuration(options_.agent_grace))}}));
   }
   // Only Tick erases runs, so the pointers stay valid here.
   for (Run* run : ready) Finalize(run);
@@ -111,6 +122,7 @@ void RunManager::Finalize(Run* run) {
   std::vector<AgentResult> agents;
   RunSummary summary;
   bool first = false;
+  std::vector<std::string> lost_names;  // for the log line
   {
     absl::MutexLock lock(&mu_);
     first = !run->done;
@@ -169,6 +181,7 @@ void RunManager::Finalize(Run* run) {
           absl::StrCat("agent(s) refused or failed: ", absl::StrJoin(failed, "; ")));
     }
     for (std::string& d : dropped) report.add_threshold_failures(std::move(d));
+    lost_names = lost;
     if (run->state.phase == RunPhase::kFailed) report.add_threshold_failures(StateName(run->state));
     summary = SummaryOf(*run);
     summary.set_requests(report.totals().requests());
@@ -184,6 +197,21 @@ void RunManager::Finalize(Run* run) {
   // `report --db` read them as soon as `run`/`watch` return.
   for (const AgentResult& r : agents) (void)store_->PutRunAgent(run->id, r);
   (void)store_->UpdateRun(summary, &report);
+  // Finished (or aborted by its user) is news; anything else is a warning. A report rebuilt for
+  // late records is said again, as such.
+  const std::string state = summary.state();
+  const bool clean = state == StateName(RunState{RunPhase::kFinished, ""}) ||
+                     state == StateName(RunState{RunPhase::kAborted, ""});
+  Log(clean ? LogLevel::kInfo : LogLevel::kWarn,
+      absl::StrCat(
+          LogFields({{"event", first ? "run_finished" : "run_report_rebuilt"},
+                     {"run", run->id},
+                     {"state", state}}),
+          " agents=", summary.agents(), " requests=", summary.requests(),
+          " errors=", summary.errors(), " duration_s=",
+          absl::StrFormat("%.1f", (summary.ended_ns() - summary.started_ns()) / 1e9),
+          lost_names.empty() ? "" : " ",
+          lost_names.empty() ? "" : LogFields({{"lost", absl::StrJoin(lost_names, ",")}})));
   absl::MutexLock lock(&mu_);
   run->final_report = std::move(report);
   run->done = true;
@@ -209,9 +237,9 @@ absl::Status RunManager::Recover(RecoveryMode mode) {
       summary.set_state(StateName(RunState::Failed(std::string(s.message()))));
       summary.set_ended_ns(clock_->WallNs());
       (void)store_->UpdateRun(summary, nullptr);
-      options_.log(LogFields({{"event", "recovery_failed"},
-                              {"run", stored.summary.run_id()},
-                              {"reason", s.message()}}));
+      Log(LogLevel::kError, LogFields({{"event", "recovery_failed"},
+                                       {"run", stored.summary.run_id()},
+                                       {"reason", s.message()}}));
     }
   }
   return absl::OkStatus();
@@ -281,7 +309,8 @@ absl::Status RunManager::RecoverRun(const StoredRun& stored, RecoveryMode mode) 
   for (auto& [agent_id, c] : counters) {
     run->aggregator->AddBatch(run->agents[agent_id].meta, c);
   }
-  options_.log(
+  // A warning: the coordinator stopped with this run unfinished.
+  Log(LogLevel::kWarn,
       LogFields({{"event", "recovered"},
                  {"run", run->id},
                  {"records", absl::StrCat(records)},

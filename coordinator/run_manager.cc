@@ -50,6 +50,10 @@ int64_t RequestTimeoutNs(const Target& target) {
 
 }  // namespace
 
+void RunManager::Log(LogLevel level, const std::string& line) const {
+  if (LogEnabled(level)) options_.log(line);
+}
+
 absl::Status RunManager::CheckToken(const std::string& token) const {
   if (!options_.token.empty() && !ConstantTimeEquals(token, options_.token)) {
     return absl::PermissionDeniedError("bad or missing token (see --token / STAMPEDE_TOKEN)");
@@ -122,10 +126,11 @@ absl::StatusOr<std::shared_ptr<AgentSession>> RunManager::RegisterAgent(
   }
   if (old != nullptr) old->Close();
   for (const std::string& id : lost_runs) {
-    options_.log(LogFields({{"event", "agent_lost"},
-                            {"agent", reg.name()},
-                            {"run", id},
-                            {"reason", "restarted (a new process: its part of the run is over)"}}));
+    Log(LogLevel::kWarn,
+        LogFields({{"event", "agent_lost"},
+                   {"agent", reg.name()},
+                   {"run", id},
+                   {"reason", "restarted (a new process: its part of the run is over)"}}));
   }
   return session;
 }
@@ -326,10 +331,19 @@ absl::StatusOr<StartRunResponse> RunManager::StartRun(const Plan& plan) {
     for (auto& a : agents) a->set_state(SessionState{});
     return s;
   }
+  std::vector<std::string> names;
   for (size_t i = 0; i < agents.size(); ++i) {
     agents[i]->set_state(SessionState::Running(run_id));
     agents[i]->Send(std::move(starts[i]));
+    names.push_back(agents[i]->id());
   }
+  Log(LogLevel::kInfo, absl::StrCat(LogFields({{"event", "run_started"},
+                                               {"run", run_id},
+                                               {"plan", plan.name()},
+                                               {"agent_names", absl::StrJoin(names, ",")}}),
+                                    " agents=", agents.size(), " stages=", plan.stages_size(),
+                                    " split=", cluster ? "cluster" : "per_agent", " start_in_ms=",
+                                    (summary.started_ns() - clock_->WallNs()) / 1'000'000));
   return response;
 }
 
@@ -425,6 +439,8 @@ absl::StatusOr<RunSummary> RunManager::Abort(const std::string& run_id) {
     }
     summary = SummaryOf(run);
   }
+  Log(LogLevel::kInfo, absl::StrCat(LogFields({{"event", "run_aborting"}, {"run", run_id}}),
+                                    " agents_told=", sessions.size()));
   // The agents told to stop end their part with their RunFinished; one that does not answer is
   // lost after the grace, so an abort ends the run within it whatever the agents do.
   for (auto& s : sessions) {

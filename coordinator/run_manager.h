@@ -30,6 +30,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -69,7 +70,14 @@ struct RunManagerOptions {
   bool monitor_thread = true;
   // Where the manager's key=value event lines go (refused batches, lost agents, recovery); by
   // default stderr, which systemd's journal keeps. Tests and the fuzzer read or drop them.
-  LogFn log = [](const std::string& line) { std::cerr << "coordinator: " << line << "\n"; };
+  LogFn log = [](const std::string& line) {
+    std::cerr << absl::StrCat("coordinator: ", line, "\n") << std::flush;  // one write a line
+  };
+  // Which of them are written (common/log_line.h): by default warnings and errors only, so that
+  // an embedded coordinator prints nothing but trouble; `stampede serve` passes its --log-level
+  // (info). Info: agents joining and leaving, runs starting and ending. Warn: refused agents and
+  // batches, lost agents, crash recovery. Error: the store failing. Debug: every batch.
+  LogLevel log_level = LogLevel::kWarn;
 };
 
 // What to do with the runs a store still has as "running" (Recover).
@@ -122,6 +130,13 @@ class RunManager {
 
   // Batches refused since the start (invalid, unknown run, or outside the window).
   uint64_t rejected_batches() const;
+
+  // ---- The log (the agent link service logs through it too). ----
+  // Writes `line` to options.log when `level` is within options.log_level.
+  void Log(LogLevel level, const std::string& line) const;
+  bool LogEnabled(LogLevel level) const {
+    return ::stampede::LogEnabled(options_.log_level, level);
+  }
 
  private:
   struct RunAgent {

@@ -66,28 +66,56 @@ grpc::Status AgentLinkService::Connect(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<CoordinatorMessage, AgentMessage>* stream) {
   std::shared_ptr<AgentSession> session;
+  const std::string peer = context->peer();
   const grpc::Status status = Guarded("agent link", [&]() -> grpc::Status {
     AgentMessage message;
     if (!stream->Read(&message)) return grpc::Status::OK;
     if (!message.has_register_()) {
+      manager_->Log(LogLevel::kWarn, LogFields({{"event", "agent_refused"},
+                                                {"reason", "no_register"},
+                                                {"peer", peer},
+                                                {"detail", "the first message was no Register"}}));
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "the first message on the agent link must be a Register");
     }
-    StreamWriter writer(stream);
-    auto registered =
-        manager_->RegisterAgent(message.register_(), &writer, CertificateNames(*context));
-    if (!registered.ok()) {
-      std::cerr << "coordinator: "
-                << LogFields({{"event", "agent_refused"},
-                              {"peer", context->peer()},
-                              {"reason", registered.status().message()}})
-                << "\n";
+    const Register& reg = message.register_();
+    // The refusal: logged with what was refused and who asked, told to the agent, and the
+    // stream ended with a status the agent can tell apart (UNAUTHENTICATED: the token).
+    auto refuse = [&](absl::string_view reason, const absl::Status& why) {
+      manager_->Log(LogLevel::kWarn, LogFields({{"event", "agent_refused"},
+                                                {"reason", reason},
+                                                {"peer", peer},
+                                                {"agent", reg.name()},
+                                                {"region", reg.region()},
+                                                {"detail", why.message()}}));
       CoordinatorMessage rejected;
-      rejected.set_rejected(std::string(registered.status().message()));
+      rejected.set_rejected(std::string(why.message()));
       stream->Write(rejected);
-      return ToGrpc(registered.status());
+      return ToGrpc(why);
+    };
+    // The token first, apart: a bad one is UNAUTHENTICATED (the agent exits with its own code).
+    if (absl::Status s = manager_->CheckToken(reg.token()); !s.ok()) {
+      return refuse("bad_token", absl::UnauthenticatedError(s.message()));
+    }
+    StreamWriter writer(stream);
+    auto registered = manager_->RegisterAgent(reg, &writer, CertificateNames(*context));
+    if (!registered.ok()) {
+      const absl::StatusCode code = registered.status().code();
+      return refuse(code == absl::StatusCode::kAlreadyExists      ? "name_taken"
+                    : code == absl::StatusCode::kInvalidArgument  ? "invalid_registration"
+                    : code == absl::StatusCode::kPermissionDenied ? "name_not_in_certificate"
+                                                                  : "refused",
+                    registered.status());
     }
     session = *registered;
+    manager_->Log(LogLevel::kInfo,
+                  absl::StrCat(LogFields({{"event", "agent_joined"},
+                                          {"agent", session->id()},
+                                          {"region", reg.region()},
+                                          {"peer", peer},
+                                          {"version", reg.version()},
+                                          {"instance", reg.instance_id()}}),
+                               " cores=", reg.cores(), " active_runs=", reg.active_runs_size()));
     CoordinatorMessage accepted;
     accepted.set_accepted_agent_id(session->id());
     session->Send(std::move(accepted));
@@ -99,7 +127,18 @@ grpc::Status AgentLinkService::Connect(
   });
   // Always closed, however the handler ended: its writer thread writes to this stream, which
   // is gone once Connect returns.
-  if (session != nullptr) session->Close();
+  if (session != nullptr) {
+    const bool replaced = session->closed();
+    session->Close();
+    // (The agent stopping and the connection breaking look the same from here.)
+    manager_->Log(
+        LogLevel::kInfo,
+        LogFields({{"event", "agent_left"},
+                   {"agent", session->id()},
+                   {"region", session->Info().region()},
+                   {"peer", peer},
+                   {"reason", replaced ? "replaced_by_a_new_connection" : "connection_closed"}}));
+  }
   return status;
 }
 
