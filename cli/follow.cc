@@ -22,7 +22,17 @@ absl::Status FollowRun(CoordinatorClient& client, const std::string& run_id,
   std::ostream& out = mode.json ? std::cerr : std::cout;
   const bool tty = isatty(mode.json ? STDERR_FILENO : STDOUT_FILENO);
   ProgressView view(&out, tty);
+  int64_t last_second_printed = -1;
   absl::Status s = WaitForRun(client, run_id, [&](const Progress& progress) {
+    if (mode.json_stream) {
+      // One object per second of the run (updates come about twice a second), and the last.
+      const auto second = static_cast<int64_t>(progress.elapsed_s());
+      if (second != last_second_printed || progress.done()) {
+        last_second_printed = second;
+        std::cout << ProgressView::JsonLine(progress) << std::endl;
+      }
+      return;
+    }
     if (!mode.quiet && (!mode.json || tty)) view.Show(progress);
   });
   view.Finish();

@@ -15,6 +15,9 @@ struct OutputMode {
   bool json = false;    // stdout carries only the JSON report; progress goes to stderr
   bool quiet = false;   // no live view
   bool detach = false;  // start the run, print its id, return (the run goes on)
+  // stdout carries one JSON progress object per second (one line each), then the JSON report
+  // (`watch --json`).
+  bool json_stream = false;
 };
 
 // Follows a run to its end with live progress; Unavailable when the stream broke first.

@@ -1,12 +1,14 @@
 #include "cli/progress_view.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/histogram.h"
+#include "common/json_writer.h"
 
 namespace stampede {
 namespace {
@@ -107,6 +109,56 @@ std::string ProgressView::Table(const Progress& p) {
   }
   for (const std::string& agent : p.agents_out()) absl::StrAppend(&out, "AGENT OUT  ", agent, "\n");
   return out;
+}
+
+std::string ProgressView::JsonLine(const Progress& p) {
+  JsonWriter w;
+  w.BeginObject(/*one_line=*/true);
+  w.Key("runId");
+  w.String(p.run_id());
+  w.Key("state");
+  w.String(p.state());
+  w.Key("elapsedS");
+  w.Number(p.elapsed_s(), 1);
+  w.Key("plannedS");
+  w.OptionalNumber(p.planned_s() > 0 ? std::optional<double>(p.planned_s()) : std::nullopt, 1);
+  w.Key("stage");
+  w.Int(p.stage());
+  w.Key("stages");
+  w.Int(p.stages());
+  w.Key("stageName");
+  w.String(p.stage_name());
+  w.Key("stageLoad");
+  w.String(p.stage_load());
+  w.Key("targetRps");
+  w.OptionalNumber(p.target_rps() > 0 ? std::optional<double>(p.target_rps()) : std::nullopt);
+  w.Key("requests");
+  w.Uint(p.totals().requests());
+  w.Key("http503");
+  w.Uint(Count503(p.totals()));
+  w.Key("otherErrors");
+  w.Uint(OtherErrors(p.totals()));
+  w.Key("late");
+  w.Uint(p.totals().late());
+  w.Key("dropped");
+  w.Uint(p.totals().dropped());
+  const Aggregate& s = p.last_second().all();
+  w.Key("lastSecond");
+  w.BeginObject(/*one_line=*/true);
+  w.Key("requests");
+  w.Uint(s.requests());
+  const double p50 = PercentileMs(s, 50), p99 = PercentileMs(s, 99);
+  w.Key("p50Ms");
+  w.OptionalNumber(p50 < 0 ? std::nullopt : std::optional<double>(p50));
+  w.Key("p99Ms");
+  w.OptionalNumber(p99 < 0 ? std::nullopt : std::optional<double>(p99));
+  w.EndObject();
+  w.Key("agentsOut");
+  w.BeginArray(/*one_line=*/true);
+  for (const std::string& a : p.agents_out()) w.String(a);
+  w.EndArray();
+  w.EndObject();
+  return w.Take();
 }
 
 void ProgressView::Show(const Progress& p) {

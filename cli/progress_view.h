@@ -21,6 +21,8 @@ class ProgressView {
   static std::string PlainLine(const Progress& progress);
   // The table rows (header + all + one per region).
   static std::string Table(const Progress& progress);
+  // One JSON object on one line (`watch --json`): what the plain line shows, by name.
+  static std::string JsonLine(const Progress& progress);
 
  private:
   std::ostream* const out_;

@@ -3,7 +3,10 @@
 // and exit codes for refused credentials.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -378,6 +381,88 @@ TEST(CliOperation, RunsShowDurationP99AndVerdictAndGroupSaturationSteps) {
   EXPECT_THAT(json->output, HasSubstr("\"passed\": true"));
   EXPECT_THAT(json->output, HasSubstr("\"search\": \"sat\""));
   EXPECT_THAT(json->output, HasSubstr("\"requests\": 30,"));
+}
+
+// Reads what a child on a pseudo-terminal writes until `needle` shows up (or `timeout`).
+bool PtyOutputShows(int master, const std::string& needle, std::chrono::milliseconds timeout,
+                    std::string* seen) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (seen->find(needle) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = read(master, buf, sizeof(buf));
+    if (n <= 0) return false;
+    seen->append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+TEST(CliOperation, LiveViewShowsStageTimeTargetAndLostAgentsAndWatchStreamsJson) {
+  LongRun r;
+  ASSERT_NO_FATAL_FAILURE(StartLongRun(&r, 2));
+  auto run = ChildProcess::Start(
+      {BinPath("stampede"), "run", r.plan, "--coordinator", r.cluster.address()});
+  ASSERT_TRUE(run.ok());
+  auto started = run->WaitForLine("started on", std::chrono::seconds(20));
+  ASSERT_TRUE(started.ok()) << run->output();
+  const size_t id_at = started->find("run ") + 4;
+  const std::string run_id = started->substr(id_at, started->find(' ', id_at) - id_at);
+
+  // Plain lines (not a terminal): elapsed of planned, the stage and its load, the target rate
+  // over both agents, 503s apart from other errors.
+  auto line = run->WaitForLine("(target 80)", std::chrono::seconds(15));
+  ASSERT_TRUE(line.ok()) << run->output();
+  EXPECT_THAT(*line, HasSubstr("of 30.0s ("));
+  EXPECT_THAT(*line, HasSubstr("stage 1/1 rate=40/s;"));
+  EXPECT_THAT(*line, HasSubstr(" 503s, "));
+
+  // watch --json: one object per line, the same facts by name.
+  auto watch = ChildProcess::Start(
+      {BinPath("stampede"), "watch", run_id, "--coordinator", r.cluster.address(), "--json"});
+  ASSERT_TRUE(watch.ok());
+  auto object = watch->WaitForLine("\"targetRps\": 80", std::chrono::seconds(10));
+  ASSERT_TRUE(object.ok()) << watch->output();
+  EXPECT_THAT(*object, ::testing::StartsWith("{\"runId\": \"" + run_id + "\""));
+  EXPECT_THAT(*object, HasSubstr("\"stageLoad\": \"rate=40/s\""));
+  EXPECT_THAT(*object, HasSubstr("\"plannedS\": 30"));
+
+  // On a terminal: the table, its per-second columns labelled as such.
+  int master = -1;
+  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string bin = BinPath("stampede");
+    execl(bin.c_str(), bin.c_str(), "watch", run_id.c_str(), "--coordinator",
+          r.cluster.address().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string screen;
+  EXPECT_TRUE(PtyOutputShows(master, "p99 ms (1s)", std::chrono::seconds(10), &screen)) << screen;
+  EXPECT_THAT(screen, HasSubstr("req/s (1s)"));
+  EXPECT_THAT(screen, HasSubstr("target 80 req/s"));
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  close(master);
+
+  // An agent killed: flagged as soon as the coordinator declares it lost (5 s grace).
+  r.cluster.agent(1).Signal(SIGKILL);
+  auto out = run->WaitForLine("AGENTS OUT: agent-westeurope: lost", std::chrono::seconds(20));
+  EXPECT_TRUE(out.ok()) << run->output();
+  auto lost =
+      watch->WaitForLine("\"agentsOut\": [\"agent-westeurope: lost\"]", std::chrono::seconds(10));
+  EXPECT_TRUE(lost.ok()) << watch->output();
+
+  // Ended: the watch prints the report as JSON after the progress lines.
+  auto abort =
+      RunCommand({BinPath("stampede"), "abort", run_id, "--coordinator", r.cluster.address()});
+  ASSERT_TRUE(abort.ok());
+  auto code = watch->Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(code.ok());
+  EXPECT_THAT(watch->output(), HasSubstr("\"state\": \"aborted\""));
 }
 
 }  // namespace
