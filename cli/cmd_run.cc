@@ -2,6 +2,7 @@
 // agents) when no coordinator is given.
 #include <iostream>
 
+#include "cli/adhoc_plan.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
@@ -15,12 +16,19 @@ namespace stampede {
 int RunPlanCommand(const Args& args, std::string* run_id_out) {
   const CommandSpec spec = {
       .command = "stampede run",
-      .usage = "stampede run PLAN.json [--coordinator HOST:PORT | --local-agents N] [--json]",
+      .usage =
+          "stampede run PLAN.json [--coordinator HOST:PORT | --local-agents N] [--json]\n"
+          "       stampede run --url URL [-m POST] [--body FILE] [-H 'K: V']... [--bearer-env "
+          "VAR]\n"
+          "                    (-c N | --rate R) (-d 10s | -n 1000) [--local-agents N | "
+          "--coordinator ADDR]",
       .description =
           "Run a plan on a coordinator's agents, or embedded: an in-process "
           "coordinator and local agents. Live progress, then the merged report. Exit "
           "1 when a plan threshold failed or the run did not finish.",
-      .positionals = {{.name = "PLAN.json", .help = "the plan (`stampede validate` checks it)"}},
+      .positionals = {{.name = "PLAN.json",
+                       .help = "the plan (`stampede validate` checks it); or the ad-hoc flags",
+                       .optional = true}},
       .flags = WithFlags(
           {LocalAgentsFlag(""),
            EmbeddedDbFlag(),
@@ -30,7 +38,7 @@ int RunPlanCommand(const Args& args, std::string* run_id_out) {
            {.name = "--detach",
             .help = "start the run on the coordinator, print its id and return (`stampede "
                     "watch RUN` follows it)"}},
-          EmbeddedOrRemoteFlags())};
+          WithFlags(EmbeddedOrRemoteFlags(), AdhocFlags()))};
   int parse_code = 0;
   auto flags = ParseOrExit(spec, args, &parse_code);
   if (!flags) return parse_code;
@@ -38,7 +46,16 @@ int RunPlanCommand(const Args& args, std::string* run_id_out) {
   if (!local_agents.ok()) return Fail("run", local_agents.status(), 2);
   // The plan is loaded here, on the client: payload and key are read locally and travel to the
   // agents over the link, never through a file on the coordinator.
-  auto plan = LoadPlan(flags->positional()[0]);
+  const bool adhoc = HasAdhocFlags(*flags);
+  if (adhoc == !flags->positional().empty()) {
+    return Fail("run",
+                absl::InvalidArgumentError(adhoc ? "a plan file or the ad-hoc flags (--url ...), "
+                                                   "not both"
+                                                 : "give a plan file, or --url and the ad-hoc "
+                                                   "flags (`stampede run --help`)"),
+                2);
+  }
+  auto plan = adhoc ? AdhocPlan(*flags) : LoadPlan(flags->positional()[0]);
   if (!plan.ok()) return Fail("run", plan.status(), 2);
   OutputMode mode{flags->Bool("--json"), flags->Bool("--quiet"), flags->Bool("--detach")};
 

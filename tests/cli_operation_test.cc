@@ -465,5 +465,48 @@ TEST(CliOperation, LiveViewShowsStageTimeTargetAndLostAgentsAndWatchStreamsJson)
   EXPECT_THAT(watch->output(), HasSubstr("\"state\": \"aborted\""));
 }
 
+TEST(CliOperation, AnAdHocRunWithoutAPlanFile) {
+  const auto dir = testing::UniqueTestDir("stampede-op");
+  int target_port = 0;
+  auto target = testing::StartTarget({"--service-ms", "1"}, &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  std::ofstream(dir / "body.json") << R"({"inputs": [[1, 2]]})";
+  const std::string url = absl::StrCat("http://127.0.0.1:", target_port, "/score");
+  auto run = RunCommand(
+      {BinPath("stampede"), "run", "--url", url, "--body", (dir / "body.json").string(), "-H",
+       "Content-Type: application/json", "-c", "3", "-n", "90", "--bearer-env", "ADHOC_KEY",
+       "--local-agents", "1", "--db", (dir / "adhoc.db").string(), "--json"},
+      {"STAMPEDE_COORDINATOR=", "ADHOC_KEY=k-123"});
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->output;
+  EXPECT_EQ(ServerRequests(target_port), 90);
+  EXPECT_THAT(run->output, HasSubstr("\"requests\": 90"));
+  EXPECT_THAT(run->output, Not(HasSubstr("k-123")));
+
+  // Each mistake named by its flag.
+  struct Case {
+    std::vector<std::string> flags;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{"--url", url, "-c", "2", "--rate", "5", "-n", "10"}, "-c/--concurrency or --rate"},
+      {{"--url", url, "-c", "2"}, "-d/--duration or -n/--requests"},
+      {{"-c", "2", "-n", "10"}, "need --url"},
+      {{"--url", url, "-c", "2", "-n", "10", "-H", "no colon"}, "expected 'Name: value'"},
+      {{"--url", "ftp://x/y", "-c", "2", "-n", "10"}, "the ad-hoc flags: "},
+      {{"--url", url, "-c", "2", "-n", "10", "--bearer-env", "ADHOC_UNSET_VAR"}, "ADHOC_UNSET_VAR"},
+      {{(dir / "body.json").string(), "--url", url, "-c", "2", "-n", "10"}, "not both"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {BinPath("stampede"), "run"};
+    argv.insert(argv.end(), c.flags.begin(), c.flags.end());
+    auto bad = RunCommand(argv, {"STAMPEDE_COORDINATOR="});
+    ASSERT_TRUE(bad.ok());
+    EXPECT_EQ(bad->exit_code, 2) << bad->output;
+    EXPECT_THAT(bad->output, HasSubstr(c.want));
+  }
+  EXPECT_EQ(ServerRequests(target_port), 90);  // none of them sent anything
+}
+
 }  // namespace
 }  // namespace stampede
