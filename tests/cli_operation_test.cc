@@ -401,6 +401,40 @@ bool PtyOutputShows(int master, const std::string& needle, std::chrono::millisec
   return true;
 }
 
+// The same as a user at a terminal does it: Ctrl-C typed on the run's pseudo-terminal (the line
+// discipline turns it into SIGINT for the foreground process), and the live table drawn there.
+TEST(CliOperation, CtrlCTypedOnATerminalAbortsTheRunAndPrintsTheReport) {
+  LongRun r;
+  ASSERT_NO_FATAL_FAILURE(StartLongRun(&r, 1));
+  int master = -1;
+  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string bin = BinPath("stampede");
+    execl(bin.c_str(), bin.c_str(), "run", r.plan.c_str(), "--coordinator",
+          r.cluster.address().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string screen;
+  ASSERT_TRUE(PtyOutputShows(master, "req/s (1s)", std::chrono::seconds(20), &screen)) << screen;
+  ASSERT_TRUE(
+      PollUntil([&] { return ServerRequests(r.target_port) >= 20; }, std::chrono::seconds(15)));
+  const char ctrl_c = 0x03;
+  ASSERT_EQ(write(master, &ctrl_c, 1), 1);
+  EXPECT_TRUE(PtyOutputShows(master, "verdict: FAILED", std::chrono::seconds(20), &screen))
+      << screen;
+  EXPECT_THAT(screen, HasSubstr("interrupted: aborting run"));
+  EXPECT_THAT(screen, HasSubstr("not passed: run aborted"));
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  close(master);
+  ASSERT_TRUE(WIFEXITED(status)) << screen;
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const int64_t at_exit = ServerRequests(r.target_port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // 20 requests at the plan's rate
+  EXPECT_EQ(ServerRequests(r.target_port), at_exit) << "the load went on after Ctrl-C";
+}
+
 TEST(CliOperation, LiveViewShowsStageTimeTargetAndLostAgentsAndWatchStreamsJson) {
   LongRun r;
   ASSERT_NO_FATAL_FAILURE(StartLongRun(&r, 2));
