@@ -30,18 +30,10 @@ using testing::BinPath;
 using testing::ChildProcess;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::PollUntil;
 using testing::RunCommand;
 using testing::ServerRequests;
 using testing::WritePlan;
-
-bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
 
 // The first line of a command's output.
 std::string FirstLine(const std::string& output) {
@@ -193,13 +185,11 @@ TEST(CliOperation, DetachPrintsOnlyTheRunIdAndTheRunGoesOn) {
 
 TEST(CliOperation, ABadTokenHasItsOwnExitCode) {
   const auto dir = testing::UniqueTestDir("stampede-op");
-  auto serve = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0", "--db",
-                                    (dir / "stampede.db").string(), "--token", "right"});
-  ASSERT_TRUE(serve.ok());
-  auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(15));
-  ASSERT_TRUE(line.ok()) << serve->output();
-  const size_t on = line->find(" on ") + 4;
-  const std::string address(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
+  std::string address;
+  auto serve = testing::StartServeProcess(
+      {"--listen", "127.0.0.1:0", "--db", (dir / "stampede.db").string(), "--token", "right"},
+      &address);
+  ASSERT_NE(serve, nullptr);
   auto agents =
       RunCommand({BinPath("stampede"), "agents", "--coordinator", address, "--token", "wrong"});
   ASSERT_TRUE(agents.ok());
@@ -281,13 +271,10 @@ TEST(CliOperation, ServeRefusesBadPortsAPortInUseAndMismatchedTlsFilesNamingThem
   EXPECT_THAT(high.output, HasSubstr("port \"99999\" is not in 0..65535"));
 
   // A port another coordinator holds: refused (SO_REUSEPORT used to let both listen).
-  auto first = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0", "--db",
-                                    (dir / "first.db").string()});
-  ASSERT_TRUE(first.ok());
-  auto line = first->WaitForLine("coordinator listening on", std::chrono::seconds(15));
-  ASSERT_TRUE(line.ok()) << first->output();
-  const size_t on = line->find(" on ") + 4;
-  const std::string address(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
+  std::string address;
+  auto first = testing::StartServeProcess(
+      {"--listen", "127.0.0.1:0", "--db", (dir / "first.db").string()}, &address);
+  ASSERT_NE(first, nullptr);
   auto second = Serve(dir, address, {});
   EXPECT_EQ(second.exit_code, 3) << second.output;
   EXPECT_THAT(second.output, HasSubstr("the port is in use"));

@@ -31,31 +31,15 @@ namespace {
 using testing::BinPath;
 using testing::ChildProcess;
 using ::testing::HasSubstr;
+using testing::PollUntil;
 using testing::Query;
 using testing::RunCommand;
 using testing::ServerRequests;
 
-bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
-
 // `stampede serve` on the given listen address; returns it and fills `address`.
 std::unique_ptr<ChildProcess> StartServe(const std::string& listen, const std::string& db,
                                          std::string* address) {
-  auto serve = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", listen, "--db", db});
-  EXPECT_TRUE(serve.ok()) << serve.status();
-  if (!serve.ok()) return nullptr;
-  auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(15));
-  EXPECT_TRUE(line.ok()) << line.status() << "\n" << serve->output();
-  if (!line.ok()) return nullptr;
-  const size_t on = line->find(" on ") + 4;
-  *address = std::string(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
-  return std::make_unique<ChildProcess>(std::move(*serve));
+  return testing::StartServeProcess({"--listen", listen, "--db", db}, address);
 }
 
 std::unique_ptr<ChildProcess> StartAgent(const std::string& coordinator, const std::string& name,
@@ -263,6 +247,10 @@ TEST(CrashSafety, AnAgentKilledAndRestartedMidRunEndsItsPartAndResendsItsSpool) 
   const auto started = std::chrono::steady_clock::now();
   auto run = StartRun(plan, address, &run_id);
   ASSERT_NE(run, nullptr);
+  // Hold back only once agent-0 has its start: a StartRun still in the proxy would be held too,
+  // and agent-0 would never begin.
+  auto began = agent0->WaitForLine("event=run_started", std::chrono::seconds(15));
+  ASSERT_TRUE(began.ok()) << agent0->output();
   (*proxy)->SetHoldReplies(true);
   std::this_thread::sleep_for(std::chrono::seconds(2));  // agent-0 records 2 s of its schedule
   agent0->Signal(SIGKILL);

@@ -143,16 +143,9 @@ std::unique_ptr<ChildProcess> StartServe(const std::filesystem::path& dir, std::
   std::ofstream(token_file) << kToken << "\n";
   std::filesystem::permissions(
       token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  auto serve = ChildProcess::Start({BinPath("stampede"), "serve", "--listen", "127.0.0.1:0", "--db",
-                                    (dir / "stampede.db").string(), "--token-file", token_file});
-  EXPECT_TRUE(serve.ok()) << serve.status();
-  if (!serve.ok()) return nullptr;
-  auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(15));
-  EXPECT_TRUE(line.ok()) << line.status() << "\n" << serve->output();
-  if (!line.ok()) return nullptr;
-  const size_t on = line->find(" on ") + 4;
-  *address = std::string(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
-  return std::make_unique<ChildProcess>(std::move(*serve));
+  return testing::StartServeProcess({"--listen", "127.0.0.1:0", "--db",
+                                     (dir / "stampede.db").string(), "--token-file", token_file},
+                                    address);
 }
 
 // A batch of `n` plausible records starting just after the run's start, in the agent's clock.

@@ -118,19 +118,11 @@ std::unique_ptr<ChildProcess> StartServe(const std::filesystem::path& dir,
   std::ofstream(token_file) << kToken << "\n";
   std::filesystem::permissions(
       token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  std::vector<std::string> argv = {BinPath("stampede"), "serve",   "--listen",
-                                   "127.0.0.1:0",       "--db",    (dir / "stampede.db").string(),
-                                   "--token-file",      token_file};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  auto serve = ChildProcess::Start(argv);
-  EXPECT_TRUE(serve.ok()) << serve.status();
-  if (!serve.ok()) return nullptr;
-  auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(15));
-  EXPECT_TRUE(line.ok()) << line.status() << "\n" << serve->output();
-  if (!line.ok()) return nullptr;
-  const size_t on = line->find(" on ") + 4;
-  *address = std::string(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
-  return std::make_unique<ChildProcess>(std::move(*serve));
+  std::vector<std::string> args = {"--listen",     "127.0.0.1:0",
+                                   "--db",         (dir / "stampede.db").string(),
+                                   "--token-file", token_file};
+  args.insert(args.end(), flags.begin(), flags.end());
+  return testing::StartServeProcess(args, address);
 }
 
 // `stampede-agent` dialling `address` under `name`, with the token unless `flags` give one.

@@ -50,6 +50,7 @@ namespace {
 
 using testing::BinPath;
 using testing::ChildProcess;
+using testing::PollUntil;
 using testing::Query;
 using testing::RunCommand;
 
@@ -75,15 +76,6 @@ int64_t WallNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
 }
 
 // The `ip` binary (ChildProcess runs a path, it does not search PATH).

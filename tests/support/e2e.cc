@@ -152,4 +152,28 @@ int64_t ServerRequests(int port) {
   return n;
 }
 
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+std::unique_ptr<ChildProcess> StartServeProcess(const std::vector<std::string>& args,
+                                                std::string* address) {
+  std::vector<std::string> argv = {BinPath("stampede"), "serve"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto serve = ChildProcess::Start(argv);
+  EXPECT_TRUE(serve.ok()) << serve.status();
+  if (!serve.ok()) return nullptr;
+  auto line = serve->WaitForLine("coordinator listening on", std::chrono::seconds(15));
+  EXPECT_TRUE(line.ok()) << line.status() << "\n" << serve->output();
+  if (!line.ok()) return nullptr;
+  const size_t on = line->find(" on ") + 4;
+  *address = std::string(absl::StripAsciiWhitespace(line->substr(on, line->find(',') - on)));
+  return std::make_unique<ChildProcess>(std::move(*serve));
+}
+
 }  // namespace stampede::testing

@@ -3,8 +3,10 @@
 #ifndef STAMPEDE_TESTS_SUPPORT_E2E_H_
 #define STAMPEDE_TESTS_SUPPORT_E2E_H_
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,14 @@ std::vector<std::vector<std::string>> Query(const std::string& db, const std::st
 
 // A decimal integer from a query result; a test failure if it is not one.
 int64_t Int(const std::string& s);
+
+// Calls `done` every 50 ms until it returns true (then true) or `timeout` passes (then false).
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+// `stampede serve ARGS...` (ARGS give --listen and --db); returns it once it listens and fills
+// `address` with where. A test failure, and nullptr, when it does not start.
+std::unique_ptr<ChildProcess> StartServeProcess(const std::vector<std::string>& args,
+                                                std::string* address);
 
 // GET http://127.0.0.1:port/path; the body ("" on failure).
 std::string HttpGet(int port, const std::string& path);
