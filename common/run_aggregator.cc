@@ -507,6 +507,7 @@ MeasuredSlice RunAggregator::Window(int64_t first_second, int64_t last_second,
     MeasuredSlice s;
     s.requests = cell.counts.requests;
     s.errors = cell.counts.errors;
+    s.aborted = cell.counts.by_error[ERROR_ABORTED];
     if (absl::StatusOr<Histogram> h = Histogram::FromProto(cell.latency.ToProto()); h.ok()) {
       s.latency = std::move(*h);
     }

@@ -66,7 +66,7 @@ void CheckSlice(const Thresholds& th, const MeasuredSlice& s, const std::string&
   if (th.has_mean_ms()) add("mean", "ms", th.mean_ms(), s.latency.mean() / 1000.0, any);
   if (with_throughput && th.has_min_throughput_rps()) {
     const bool judged = any && s.seconds > 0;
-    const double ok = static_cast<double>(s.requests - std::min(s.errors, s.requests));
+    const double ok = static_cast<double>(s.requests - std::min(s.errors + s.aborted, s.requests));
     add("throughput", "rps", th.min_throughput_rps(), judged ? ok / s.seconds : 0, judged,
         /*minimum=*/true);
   }
@@ -99,6 +99,7 @@ MeasuredSlice SliceOf(const Aggregate& a) {
   MeasuredSlice s;
   s.requests = a.requests();
   s.errors = a.errors();
+  if (auto it = a.by_error().find("aborted"); it != a.by_error().end()) s.aborted = it->second;
   if (absl::StatusOr<Histogram> h = Histogram::FromProto(a.latency()); h.ok()) {
     s.latency = std::move(*h);
   }

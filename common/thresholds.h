@@ -44,6 +44,9 @@ struct MeasuredSlice {
   Histogram latency;  // µs, from the intended send
   // Seconds the slice spans, for throughput; 0 leaves a throughput limit not evaluated.
   double seconds = 0;
+  // Requests Stampede cut off itself (a stopped run): in `requests`, not in `errors`, and not
+  // successes either, so throughput leaves them out.
+  uint64_t aborted = 0;
 };
 
 // The slice of a merged aggregate: its span from first start to last end gives `seconds`.

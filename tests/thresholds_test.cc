@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/plan_json.h"
 #include "common/plan_loader.h"
+#include "report/report_format.h"
 
 namespace stampede {
 namespace {
@@ -144,6 +145,12 @@ TEST(Thresholds, MinThroughputCountsSuccessesPerSecondAndIsAFloor) {
   EXPECT_EQ(checks[0].Relation(), "<");
   EXPECT_THAT(ThresholdFailures(checks), ElementsAre("throughput 44.5rps < 45rps"));
 
+  // Requests Stampede cut off itself are not successes either.
+  all.errors = 10;
+  all.aborted = 10;  // 80 successes over 2 s
+  checks = CheckThresholds(th, all, {});
+  EXPECT_DOUBLE_EQ(checks[0].measured, 40);
+
   // Without a span (the old overload) it is not judged.
   checks = CheckThresholds(th, 100, 0, OneToHundredMs());
   EXPECT_FALSE(checks[0].evaluated);
@@ -222,6 +229,32 @@ TEST(Thresholds, AbortWindowDefaultsToTenSeconds) {
   EXPECT_EQ(AbortWindowSeconds(th), 3);
   th.mutable_abort_window()->set_nanos(1);
   EXPECT_EQ(AbortWindowSeconds(th), 4);  // whole seconds of the timeline, rounded up
+}
+
+// ---- Printed: each limit beside its measured value, floors with their own relation. ----
+
+TEST(ThresholdsReport, TextAndJsonShowEveryKind) {
+  RunReport report;
+  report.set_run_id("r");
+  Aggregate* totals = report.mutable_totals();
+  totals->set_requests(100);
+  *totals->mutable_latency() = OneToHundredMs().ToProto();
+  totals->set_first_start_ns(1'000'000'000);
+  totals->set_last_end_ns(3'000'000'000);  // 50 req/s
+  (*report.mutable_by_region())["westeurope"] = *totals;
+  Thresholds* th = report.mutable_plan()->mutable_thresholds();
+  th->set_p95_ms(90);
+  th->set_max_ms(200);
+  th->set_min_throughput_rps(60);
+  th->set_per_region(true);
+  const std::string text = FormatReportText(report);
+  EXPECT_THAT(text, ::testing::ContainsRegex("p95 +95\\.[0-9]+ ms +> +90\\.000 ms +FAILED"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("max +100\\.[0-9]+ ms +<= +200\\.000 ms +ok"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("throughput +50\\.0 req/s +< +60\\.0 req/s +FAILED"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("p95 in westeurope +95\\.[0-9]+ ms +> +90"));
+  const std::string json = FormatReportJson(report);
+  EXPECT_THAT(json,
+              ::testing::HasSubstr(R"("metric": "throughput", "unit": "rps", "bound": "min")"));
 }
 
 // ---- Thresholds as a plan writes them, and the errors that name the field. ----
