@@ -62,8 +62,8 @@ std::string FormatSaturationText(const SaturationResult& result, const SizingFol
 using ExtraJson = std::function<void(JsonWriter&)>;
 
 // JSON: {"verdict", "inconsistent", "endedBy" (the rule(s) that bounded the saturation: "503",
-// "errors", "slo", "throughput-knee", "p99-knee", joined by "+"), "saturation": {throughputRps, load, p99Ms, p50Ms, repeat,
-// runId} | null, "operatingPoint": {fraction, throughputRps, load, loadRounded} | null,
+// "errors", "slo", "throughput-knee", "p99-knee", joined by "+"), "saturation": {throughputRps,
+// load, p99Ms, p50Ms, repeat, runId} | null, "operatingPoint": {fraction, throughputRps, load, loadRounded} | null,
 // "sizeCommand": {line, args, podsTested, podSaturationRps, targetRps | null, answer: {pods,
 // nodes | null} | {error} | null (no target rate)} | null, "repeats": [rps |
 // null per repeat], "spread": {minRps, maxRps, medianRps, relative, limit}, "repeatDetails":
