@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "common/json_reader.h"
 #include "common/plan_internal.h"
+#include "common/thresholds.h"
 #include "google/protobuf/duration.pb.h"
 #include "plan.pb.h"
 
@@ -341,7 +342,43 @@ void ValidateThresholds(const Plan& plan, Errors* errors) {
   if (t.has_p50_ms()) CheckPositive(t.p50_ms(), "thresholds.p50Ms", " ms", errors);
   if (t.has_p90_ms()) CheckPositive(t.p90_ms(), "thresholds.p90Ms", " ms", errors);
   if (t.has_p99_ms()) CheckPositive(t.p99_ms(), "thresholds.p99Ms", " ms", errors);
+  if (t.has_p95_ms()) CheckPositive(t.p95_ms(), "thresholds.p95Ms", " ms", errors);
+  if (t.has_p999_ms()) CheckPositive(t.p999_ms(), "thresholds.p999Ms", " ms", errors);
+  std::vector<std::string> keys;
+  for (const auto& entry : t.latency()) keys.push_back(entry.first);
+  std::sort(keys.begin(), keys.end());  // errors in a stable order
+  for (const std::string& key : keys) {
+    const std::string path = absl::StrCat("thresholds.latency.", key);
+    if (!PercentileOfKey(key).has_value()) {
+      errors->Add(path, "not a percentile: write \"p\" and a number in (0, 100], e.g. p95, p99.9");
+      continue;
+    }
+    CheckPositive(t.latency().at(key), path, " ms", errors);
+  }
+  if (t.has_max_ms()) CheckPositive(t.max_ms(), "thresholds.maxMs", " ms", errors);
+  if (t.has_mean_ms()) CheckPositive(t.mean_ms(), "thresholds.meanMs", " ms", errors);
+  if (t.has_min_throughput_rps()) {
+    CheckPositive(t.min_throughput_rps(), "thresholds.minThroughputRps", " req/s", errors);
+  }
   if (t.has_error_rate()) CheckFraction(t.error_rate(), "thresholds.errorRate", errors);
+  if (t.has_max_error_rate()) CheckFraction(t.max_error_rate(), "thresholds.maxErrorRate", errors);
+  if (t.has_error_rate() && t.has_max_error_rate()) {
+    errors->Add("thresholds.errorRate", "is the older name of maxErrorRate: set one, not both");
+  }
+  if (t.has_abort_window()) {
+    CheckPositiveDuration(t.abort_window(), absl::Hours(1), "thresholds.abortWindow", errors);
+    if (!t.abort_on_fail()) errors->Add("thresholds.abortWindow", "needs abortOnFail: true");
+  }
+  const bool any_limit = t.has_p50_ms() || t.has_p90_ms() || t.has_p95_ms() || t.has_p99_ms() ||
+                         t.has_p999_ms() || !t.latency().empty() || t.has_max_ms() ||
+                         t.has_mean_ms() || t.has_min_throughput_rps() || t.has_error_rate() ||
+                         t.has_max_error_rate();
+  if (t.abort_on_fail() && !any_limit) {
+    errors->Add("thresholds.abortOnFail", "needs at least one limit to watch");
+  }
+  if (t.per_region() && !any_limit) {
+    errors->Add("thresholds.perRegion", "needs at least one limit to judge in each region");
+  }
 }
 
 void ValidateSaturation(const Plan& plan, Errors* errors) {
@@ -374,6 +411,17 @@ void ValidateSaturation(const Plan& plan, Errors* errors) {
     CheckFraction(s.max_error_rate(), "saturation.maxErrorRate", errors);
   }
   if (s.has_slo_p99_ms()) CheckPositive(s.slo_p99_ms(), "saturation.sloP99Ms", " ms", errors);
+  if (s.has_min_throughput_growth() &&
+      !(s.min_throughput_growth() >= 0 && s.min_throughput_growth() < 1)) {
+    errors->Add("saturation.minThroughputGrowth",
+                absl::StrCat("must be in [0, 1) (0: off), got ",
+                             FormatNumber(s.min_throughput_growth())));
+  }
+  if (s.has_max_p99_multiple() && !(std::isfinite(s.max_p99_multiple()) &&
+                                    (s.max_p99_multiple() == 0 || s.max_p99_multiple() > 1))) {
+    errors->Add("saturation.maxP99Multiple",
+                absl::StrCat("must be > 1 (0: off), got ", FormatNumber(s.max_p99_multiple())));
+  }
   if (s.has_operating_fraction() && !(s.operating_fraction() > 0 && s.operating_fraction() <= 1)) {
     errors->Add("saturation.operatingFraction",
                 absl::StrCat("must be in (0, 1], got ", FormatNumber(s.operating_fraction())));

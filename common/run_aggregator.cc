@@ -483,12 +483,41 @@ RunReport RunAggregator::Report() const {
   *report.mutable_totals() = total.ToAggregate();
   AddStagesLocked(&report);
   AddTimelineLocked(&report);
-  const std::vector<ThresholdCheck> checks =
-      CheckThresholds(thresholds_, total.counts.requests, total.counts.errors, total.latency);
+  const std::vector<ThresholdCheck> checks = CheckThresholds(thresholds_, report);
   for (std::string& failure : ThresholdFailures(checks)) {
     report.add_threshold_failures(std::move(failure));
   }
   return report;
+}
+
+MeasuredSlice RunAggregator::Window(int64_t first_second, int64_t last_second,
+                                    std::map<std::string, MeasuredSlice>* regions) const {
+  PointCell all;
+  std::map<std::string, PointCell> by_region;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (auto it = time_cells_.lower_bound({first_second, INT_MIN});
+         it != time_cells_.end() && it->first.first <= last_second; ++it) {
+      all.Merge(it->second);
+      if (regions != nullptr) by_region[agents_[it->first.second].meta.region].Merge(it->second);
+    }
+  }
+  const double seconds = static_cast<double>(std::max<int64_t>(last_second - first_second + 1, 0));
+  auto slice = [seconds](const PointCell& cell) {
+    MeasuredSlice s;
+    s.requests = cell.counts.requests;
+    s.errors = cell.counts.errors;
+    s.aborted = cell.counts.by_error[ERROR_ABORTED];
+    if (absl::StatusOr<Histogram> h = Histogram::FromProto(cell.latency.ToProto()); h.ok()) {
+      s.latency = std::move(*h);
+    }
+    s.seconds = seconds;
+    return s;
+  };
+  if (regions != nullptr) {
+    for (const auto& [region, cell] : by_region) (*regions)[region] = slice(cell);
+  }
+  return slice(all);
 }
 
 Progress RunAggregator::LiveProgress(int64_t now_ns) const {

@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/histogram.h"
+#include "common/thresholds.h"
 #include "control.pb.h"
 #include "common/agent_meta.h"
 #include "plan.pb.h"
@@ -118,6 +119,12 @@ class RunAggregator {
   // the second before the current one, floor((now - origin) / 1 s) - 1, even when it had no
   // records (a stall shows as zeros); unset during the first second. Any thread.
   Progress LiveProgress(int64_t now_ns) const;
+
+  // The records that started in seconds [first_second, last_second] of the run, merged (at the
+  // timeline's resolution): run-wide, and by region into `regions` when not null. `seconds` is
+  // the window's length. What abortOnFail judges. Any thread.
+  MeasuredSlice Window(int64_t first_second, int64_t last_second,
+                       std::map<std::string, MeasuredSlice>* regions) const;
 
   uint64_t requests() const;
   // The highest stage index with records so far; -1 before the first record.

@@ -12,6 +12,7 @@
 #include "common/histogram.h"
 #include "common/log_line.h"
 #include "common/plan_loader.h"
+#include "common/thresholds.h"
 #include "coordinator/run_manager.h"
 
 namespace stampede {
@@ -47,9 +48,38 @@ void RunManager::MonitorLoop() {
   }
 }
 
+std::string RunManager::JudgeWindowLocked(Run& run) {
+  const Thresholds& th = run.plan.thresholds();
+  if (!th.abort_on_fail() || run.state.phase != RunPhase::kRunning) return "";
+  const int64_t since_start = clock_->WallNs() - run.start_ns;
+  if (since_start < 0) return "";
+  const int64_t current = since_start / 1'000'000'000;
+  const int64_t window = AbortWindowSeconds(th);
+  // The second before the current one may still have batches in flight (agents send about once
+  // a second), so the window ends one second earlier; judged once the run has filled it.
+  const int64_t last = current - 2;
+  const int64_t first = last - window + 1;
+  if (first < 0 || last == run.judged_second) return "";
+  run.judged_second = last;
+  std::map<std::string, MeasuredSlice> regions;
+  const MeasuredSlice all =
+      run.aggregator->Window(first, last, th.per_region() ? &regions : nullptr);
+  const std::vector<std::string> failures =
+      ThresholdFailures(CheckThresholds(th, all, regions));
+  if (failures.empty()) return "";
+  return absl::StrCat("aborted: ", failures.front(), " over the last ", window, "s");
+}
+
 void RunManager::Tick() {
   std::vector<Run*> ready;
   std::vector<std::pair<std::string, std::string>> lost;  // (run, agent), logged after the lock
+  // abortOnFail: (run, reason, agents to tell), acted on after the lock.
+  struct ThresholdAbort {
+    std::string run_id;
+    std::string reason;
+    std::vector<std::shared_ptr<AgentSession>> sessions;
+  };
+  std::vector<ThresholdAbort> aborts;
   {
     absl::MutexLock lock(&mu_);
     const int64_t now = clock_->MonotonicNs();
@@ -72,6 +102,10 @@ void RunManager::Tick() {
         }
         ++it;
         continue;
+      }
+      if (std::string reason = JudgeWindowLocked(run); !reason.empty()) {
+        run.abort_reason = reason;
+        aborts.push_back({run.id, std::move(reason), AbortLocked(run)});
       }
       bool all_terminal = true;
       for (auto& [agent_id, a] : run.agents) {
@@ -106,6 +140,13 @@ void RunManager::Tick() {
                    {"run", run_id},
                    {"reason", absl::StrCat("not heard from for ",
                                            absl::FormatDuration(options_.agent_grace))}}));
+  }
+  for (const ThresholdAbort& a : aborts) {
+    Log(LogLevel::kWarn, absl::StrCat(LogFields({{"event", "run_aborting"},
+                                                 {"run", a.run_id},
+                                                 {"reason", a.reason}}),
+                                      " agents_told=", a.sessions.size()));
+    SendStop(a.sessions, a.run_id, a.reason);
   }
   // Only Tick erases runs, so the pointers stay valid here.
   for (Run* run : ready) Finalize(run);
@@ -167,7 +208,9 @@ void RunManager::Finalize(Run* run) {
     }
     FillReportHeader(*run, &report);
     // A run that did not finish cleanly has not passed, whatever its latencies say.
-    if (run->state.phase == RunPhase::kAborted) report.add_threshold_failures("run aborted");
+    if (run->state.phase == RunPhase::kAborted) {
+      report.add_threshold_failures(run->abort_reason.empty() ? "run aborted" : run->abort_reason);
+    }
     if (run->state.phase == RunPhase::kInterrupted) {
       report.add_threshold_failures(
           absl::StrCat("run interrupted: the coordinator restarted and agent(s) ",

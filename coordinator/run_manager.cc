@@ -415,6 +415,34 @@ bool RunManager::WaitDone(const std::string& run_id, absl::Duration timeout) con
                               timeout);
 }
 
+std::vector<std::shared_ptr<AgentSession>> RunManager::AbortLocked(Run& run) {
+  std::vector<std::shared_ptr<AgentSession>> sessions;
+  if (run.done) return sessions;
+  run.state = RunState{RunPhase::kAborted, ""};
+  for (auto& [id, a] : run.agents) {
+    if (a.state.terminal()) continue;
+    if (auto s = SessionOf(id)) {
+      sessions.push_back(std::move(s));
+    } else {
+      // Nobody to tell: its part ends now, so the abort does not wait for it to come back.
+      a.state = AgentRunState{AgentRunPhase::kLost, ""};
+    }
+  }
+  return sessions;
+}
+
+void RunManager::SendStop(const std::vector<std::shared_ptr<AgentSession>>& sessions,
+                          const std::string& run_id, const std::string& reason) {
+  // The agents told to stop end their part with their RunFinished; one that does not answer is
+  // lost after the grace, so an abort ends the run within it whatever the agents do.
+  for (const auto& s : sessions) {
+    CoordinatorMessage m;
+    m.mutable_stop()->set_run_id(run_id);
+    m.mutable_stop()->set_reason(reason);
+    s->Send(std::move(m));
+  }
+}
+
 absl::StatusOr<RunSummary> RunManager::Abort(const std::string& run_id) {
   std::vector<std::shared_ptr<AgentSession>> sessions;
   RunSummary summary;
@@ -425,30 +453,12 @@ absl::StatusOr<RunSummary> RunManager::Abort(const std::string& run_id) {
       return absl::NotFoundError(absl::StrCat("run \"", run_id, "\" is not running here"));
     }
     Run& run = *it->second;
-    if (!run.done) {
-      run.state = RunState{RunPhase::kAborted, ""};
-      for (auto& [id, a] : run.agents) {
-        if (a.state.terminal()) continue;
-        if (auto s = SessionOf(id)) {
-          sessions.push_back(std::move(s));
-        } else {
-          // Nobody to tell: its part ends now, so the abort does not wait for it to come back.
-          a.state = AgentRunState{AgentRunPhase::kLost, ""};
-        }
-      }
-    }
+    sessions = AbortLocked(run);
     summary = SummaryOf(run);
   }
   Log(LogLevel::kInfo, absl::StrCat(LogFields({{"event", "run_aborting"}, {"run", run_id}}),
                                     " agents_told=", sessions.size()));
-  // The agents told to stop end their part with their RunFinished; one that does not answer is
-  // lost after the grace, so an abort ends the run within it whatever the agents do.
-  for (auto& s : sessions) {
-    CoordinatorMessage m;
-    m.mutable_stop()->set_run_id(run_id);
-    m.mutable_stop()->set_reason("aborted by user");
-    s->Send(std::move(m));
-  }
+  SendStop(sessions, run_id, "aborted by user");
   return summary;
 }
 

@@ -170,6 +170,10 @@ class RunManager {
     bool stale_report = false;
     int64_t done_mono_ns = 0;
     RunReport final_report;
+    // abortOnFail: why the coordinator aborted the run ("aborted: p99 ... over the last 10s"),
+    // empty when it did not; and the last run second whose window was judged.
+    std::string abort_reason;
+    int64_t judged_second = -1;
   };
   // What to store and send after an agent's part of a run changed, outside the lock.
   struct AgentUpdate {
@@ -189,6 +193,12 @@ class RunManager {
   RunSummary SummaryOf(const Run& run) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillReportHeader(const Run& run, RunReport* report) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewRunId();
+  // Marks the run aborted (agents without a session lost) and returns the sessions to tell.
+  std::vector<std::shared_ptr<AgentSession>> AbortLocked(Run& run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells `sessions` to stop the run, with `reason` (outside the lock).
+  void SendStop(const std::vector<std::shared_ptr<AgentSession>>& sessions,
+                const std::string& run_id, const std::string& reason);
 
   // run_ingest.cc
   void OnBatch(AgentSession& session, const RecordBatch& batch);
@@ -205,6 +215,9 @@ class RunManager {
 
   // run_lifecycle.cc
   void MonitorLoop();
+  // abortOnFail: judges the plan's thresholds on the run's last window, once per run second;
+  // returns the failure that aborts the run ("aborted: ..."), or empty.
+  std::string JudgeWindowLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finalize(Run* run);
   absl::Status RecoverRun(const StoredRun& stored, RecoveryMode mode);
 

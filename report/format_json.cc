@@ -186,6 +186,11 @@ void WriteThresholds(JsonWriter& w, const RunModel& m) {
     w.String(c.metric);
     w.Key("unit");
     w.String(c.unit);
+    // Only floors say so (throughput); every other limit is a ceiling.
+    if (c.minimum) {
+      w.Key("bound");
+      w.String("min");
+    }
     w.Key("limit");
     w.Number(c.limit, 6);
     w.Key("value");

@@ -197,9 +197,10 @@ std::string StatusAndErrorsText(const Figures& t) {
   return out;
 }
 
-// A limit or a measured value in the check's unit: "38.288 ms", "0.31%".
+// A limit or a measured value in the check's unit: "38.288 ms", "812.5 req/s", "0.31%".
 std::string CheckValue(const ThresholdCheck& c, double v) {
   if (c.unit == "ms") return absl::StrFormat("%.3f ms", v);
+  if (c.unit == "rps") return absl::StrFormat("%.1f req/s", v);
   return absl::StrFormat("%.2f%%", 100 * v);
 }
 
@@ -213,7 +214,7 @@ std::string ThresholdsText(const RunModel& m) {
     std::vector<std::vector<std::string>> rows;
     for (const ThresholdCheck& c : m.thresholds) {
       rows.push_back({c.metric, c.evaluated ? CheckValue(c, c.measured) : "n/a",
-                      c.evaluated && !c.passed ? ">" : "<=", CheckValue(c, c.limit),
+                      c.Relation(), CheckValue(c, c.limit),
                       !c.evaluated ? "no requests"
                       : c.passed   ? "ok"
                                    : "FAILED"});

@@ -138,9 +138,7 @@ RunModel BuildRunModel(const RunReport& r) {
 
   // The plan's limits against the merged totals, with the same function the coordinator judged
   // the run with.
-  absl::StatusOr<Histogram> latency = Histogram::FromProto(r.totals().latency());
-  m.thresholds = CheckThresholds(r.plan().thresholds(), r.totals().requests(), r.totals().errors(),
-                                 latency.ok() ? *latency : Histogram());
+  m.thresholds = CheckThresholds(r.plan().thresholds(), r);
   m.failures.assign(r.threshold_failures().begin(), r.threshold_failures().end());
   m.passed = m.failures.empty();
   return m;

@@ -89,6 +89,22 @@ absl::StatusOr<SaturationOptions> SaturationOptionsFromPlan(const Plan& plan) {
     }
     o.slo_p99_ms = s.slo_p99_ms();
   }
+  if (s.has_min_throughput_growth()) {
+    if (!(s.min_throughput_growth() >= 0 && s.min_throughput_growth() < 1)) {
+      return bad("minThroughputGrowth", absl::StrCat("must be in [0, 1) (0: off), got ",
+                                                     LoadText(s.min_throughput_growth())));
+    }
+    o.min_throughput_growth = s.min_throughput_growth();
+  }
+  if (s.has_max_p99_multiple()) {
+    if (!(std::isfinite(s.max_p99_multiple()) &&
+          (s.max_p99_multiple() == 0 || s.max_p99_multiple() > 1))) {
+      return bad("maxP99Multiple",
+                 absl::StrCat("must be > 1 (0: off), got ", LoadText(s.max_p99_multiple())));
+    }
+    o.max_p99_multiple = s.max_p99_multiple();
+  }
+  if (s.has_fail_on_503()) o.fail_on_503 = s.fail_on_503();
   if (s.has_operating_fraction()) {
     if (!(s.operating_fraction() > 0 && s.operating_fraction() <= 1)) {
       return bad("operatingFraction",

@@ -33,6 +33,13 @@ struct SaturationOptions {
   int repeats = 3;
   double max_error_rate = 0.01;
   std::optional<double> slo_p99_ms;
+  // Knee rules (0 switches one off). A step fails when its successful throughput grew by less
+  // than min_throughput_growth over the last good step below it, the share scaled by how far the
+  // load grew against step_factor; or when its p99 is above max_p99_multiple x the baseline's.
+  double min_throughput_growth = 0.05;
+  double max_p99_multiple = 10;
+  // A step fails on any 503 (the seed's rule).
+  bool fail_on_503 = true;
   double operating_fraction = 0.7;
   // Repeats whose (max - min) / median saturation throughput exceeds this are "inconsistent".
   double max_spread = 0.15;

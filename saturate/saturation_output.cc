@@ -43,9 +43,15 @@ std::string SettingsText(const SaturationOptions& o) {
       LoadModelName(o.model), " model (load = ", LoadUnit(o.model), "), start ",
       LoadText(o.start_load), ", factor ", LoadText(o.step_factor), ", max ", LoadText(o.max_load),
       ", step ", absl::FormatDuration(o.step_duration), ", tolerance ", PercentText(o.tolerance),
-      ", repeats ", o.repeats, ", a step fails on any 503, errors > ",
+      ", repeats ", o.repeats, ", a step fails on ", o.fail_on_503 ? "any 503, " : "", "errors > ",
       PercentText(o.max_error_rate),
-      o.slo_p99_ms ? absl::StrCat(" or p99 > ", SizingNumber(*o.slo_p99_ms), " ms") : "");
+      o.slo_p99_ms ? absl::StrCat(", p99 > ", SizingNumber(*o.slo_p99_ms), " ms") : "",
+      o.min_throughput_growth > 0 ? absl::StrCat(", throughput growing < ",
+                                                 PercentText(o.min_throughput_growth), " per step")
+                                  : "",
+      o.max_p99_multiple > 0
+          ? absl::StrCat(", p99 > ", SizingNumber(o.max_p99_multiple), " x baseline")
+          : "");
 }
 
 // Text whose lines end in '\n', each non-empty one indented by two spaces.
@@ -180,6 +186,10 @@ std::string FormatSaturationText(const SaturationResult& result, const SizingFol
                           "run %s]\n",
                           s.result.throughput_rps, LoadText(s.request.load), LoadUnit(o.model),
                           s.result.p99_ms, result.median_repeat, s.result.run_id);
+    if (!result.ended_by.empty()) {
+      absl::StrAppend(&out, "ended by:   ", result.ended_by, " (the rule the lowest failing ",
+                      "load broke)\n");
+    }
     std::vector<std::string> rps;
     for (const RepeatResult& r : result.repeats) {
       rps.push_back(r.verdict == Verdict::kSaturated && r.best
@@ -237,6 +247,10 @@ void WriteStep(JsonWriter& w, const StepRecord& s) {
   w.String(s.ok ? "ok" : "fail");
   w.Key("why");
   w.String(s.why);
+  w.Key("rule");
+  w.String(s.rule);
+  w.Key("successes");
+  w.Uint(r.successes);
   w.Key("runId");
   w.String(r.run_id);
   w.Key("stoppedEarly");
@@ -252,6 +266,8 @@ void WriteRepeat(JsonWriter& w, const RepeatResult& r) {
   w.String(VerdictName(r.verdict));
   w.Key("note");
   w.String(r.note);
+  w.Key("endedBy");
+  w.String(r.ended_by);
   w.Key("bestThroughputRps");
   w.OptionalNumber(r.best ? std::optional<double>(r.best->result.throughput_rps) : std::nullopt);
   w.Key("bestLoad");
@@ -290,6 +306,12 @@ void WriteSettings(JsonWriter& w, const SaturationOptions& o) {
   w.Number(o.max_error_rate, 6);
   w.Key("sloP99Ms");
   w.OptionalNumber(o.slo_p99_ms);
+  w.Key("failOn503");
+  w.Bool(o.fail_on_503);
+  w.Key("minThroughputGrowth");
+  w.Number(o.min_throughput_growth, 6);
+  w.Key("maxP99Multiple");
+  w.Number(o.max_p99_multiple, 6);
   w.Key("operatingFraction");
   w.Number(o.operating_fraction, 6);
   w.Key("maxStepsPerRepeat");
@@ -356,6 +378,8 @@ std::string FormatSaturationJson(const SaturationResult& result, const ExtraJson
   w.String(VerdictName(result.verdict));
   w.Key("inconsistent");
   w.Bool(result.inconsistent);
+  w.Key("endedBy");
+  w.String(result.ended_by);
   w.Key("saturation");
   if (result.saturation.has_value()) {
     const StepRecord& s = *result.saturation;

@@ -61,14 +61,15 @@ std::string FormatSaturationText(const SaturationResult& result, const SizingFol
 // Writes the caller's own top-level members (key and value each) into the JSON form.
 using ExtraJson = std::function<void(JsonWriter&)>;
 
-// JSON: {"verdict", "inconsistent", "saturation": {throughputRps, load, p99Ms, p50Ms, repeat,
-// runId} | null, "operatingPoint": {fraction, throughputRps, load, loadRounded} | null,
+// JSON: {"verdict", "inconsistent", "endedBy" (the rule(s) that bounded the saturation: "503",
+// "errors", "slo", "throughput-knee", "p99-knee", joined by "+"), "saturation": {throughputRps,
+// load, p99Ms, p50Ms, repeat, runId} | null, "operatingPoint": {fraction, throughputRps, load, loadRounded} | null,
 // "sizeCommand": {line, args, podsTested, podSaturationRps, targetRps | null, answer: {pods,
 // nodes | null} | {error} | null (no target rate)} | null, "repeats": [rps |
 // null per repeat], "spread": {minRps, maxRps, medianRps, relative, limit}, "repeatDetails":
 // [...], "settings": {...}, extra..., "steps": [{repeat, index, phase, load, throughputRps,
-// p50Ms, p99Ms, meanMs, requests, errors, status503, errorRate, verdict: "ok"|"fail", why, runId,
-// stoppedEarly}]}
+// p50Ms, p99Ms, meanMs, requests, errors, status503, errorRate, verdict: "ok"|"fail", why, rule,
+// successes, runId, stoppedEarly}]}
 std::string FormatSaturationJson(const SaturationResult& result, const ExtraJson& extra = nullptr,
                                  const SizingFollowUp& next = {});
 

@@ -65,19 +65,56 @@ const char* VerdictName(Verdict verdict) {
 }
 
 std::string JudgeStep(const StepResult& result, const SaturationOptions& options) {
-  if (result.requests == 0) return "no requests completed";
+  return JudgeStepWithKnee(result, result.load, options, KneeReference{}).why;
+}
+
+StepJudgement JudgeStepWithKnee(const StepResult& result, double load,
+                                const SaturationOptions& options, const KneeReference& reference) {
+  if (result.requests == 0) return {"no requests completed", "no-requests"};
   std::vector<std::string> why;
-  if (result.status503 > 0) why.push_back(absl::StrCat(result.status503, " x 503"));
+  std::vector<std::string> rules;
+  if (options.fail_on_503 && result.status503 > 0) {
+    why.push_back(absl::StrCat(result.status503, " x 503"));
+    rules.push_back("503");
+  }
   if (result.error_rate > options.max_error_rate) {
     why.push_back(absl::StrCat("errors ", PercentText(result.error_rate), " > ",
                                PercentText(options.max_error_rate)));
+    rules.push_back("errors");
   }
   if (options.slo_p99_ms.has_value() && result.p99_ms > *options.slo_p99_ms) {
     why.push_back(absl::StrCat("p99 ", Ms(result.p99_ms), " ms > SLO ",
                                SizingNumber(*options.slo_p99_ms), " ms"));
+    rules.push_back("slo");
+  }
+  // Throughput that stopped growing with the load: the service queues instead of serving more.
+  // The share required scales with how far the load grew, so that a bisection step halfway
+  // between two loads needs about half the growth of a full step.
+  if (options.min_throughput_growth > 0 && reference.previous.has_value()) {
+    const StepRecord& prev = *reference.previous;
+    const double ratio = prev.request.load > 0 ? load / prev.request.load : 0;
+    if (ratio > 1 + kEps && options.step_factor > 1) {
+      const double needed = options.min_throughput_growth * (ratio - 1) / (options.step_factor - 1);
+      const double prev_rps = prev.result.throughput_rps;
+      const double growth = prev_rps > 0 ? result.throughput_rps / prev_rps - 1 : 1;
+      if (growth < needed) {
+        why.push_back(absl::StrCat("knee: throughput ", absl::StrFormat("%+.1f%%", 100 * growth),
+                                   " over load ", LoadText(prev.request.load), " (",
+                                   absl::StrFormat("%.1f", prev_rps), " req/s), needs ",
+                                   absl::StrFormat("%+.1f%%", 100 * needed)));
+        rules.push_back("throughput-knee");
+      }
+    }
+  }
+  if (options.max_p99_multiple > 0 && reference.baseline_p99_ms.value_or(0) > 0 &&
+      result.p99_ms > options.max_p99_multiple * *reference.baseline_p99_ms) {
+    why.push_back(absl::StrCat("knee: p99 ", Ms(result.p99_ms), " ms > ",
+                               SizingNumber(options.max_p99_multiple), " x baseline ",
+                               Ms(*reference.baseline_p99_ms), " ms"));
+    rules.push_back("p99-knee");
   }
   if (!why.empty() && result.stopped_early) why.push_back("stopped early");
-  return absl::StrJoin(why, "; ");
+  return {absl::StrJoin(why, "; "), absl::StrJoin(rules, "+")};
 }
 
 double InterpolateLoad(std::vector<std::pair<double, double>> load_rps, double target_rps,
@@ -122,14 +159,17 @@ bool SaturationSearch::Converged(double low, double high) const {
   return high - low <= options_.tolerance * low * (1 + kEps);
 }
 
-absl::StatusOr<StepRecord> SaturationSearch::RunStep(const StepRequest& request) {
+absl::StatusOr<StepRecord> SaturationSearch::RunStep(const StepRequest& request,
+                                                     const KneeReference& reference) {
   if (on_start_) on_start_(request);
   ASSIGN_OR_RETURN(StepResult result, runner_(request));
   StepRecord record;
   record.request = request;
   record.result = std::move(result);
   record.result.load = request.load;
-  record.why = JudgeStep(record.result, options_);
+  StepJudgement judged = JudgeStepWithKnee(record.result, request.load, options_, reference);
+  record.why = std::move(judged.why);
+  record.rule = std::move(judged.rule);
   record.ok = record.why.empty();
   if (on_done_) on_done_(record);
   return record;
@@ -141,7 +181,11 @@ absl::StatusOr<RepeatResult> SaturationSearch::RunRepeat(int repeat,
   r.repeat = repeat;
   auto run = [&](StepPhase phase, double load) -> absl::StatusOr<StepRecord> {
     StepRequest request{repeat, r.steps, phase, load};
-    ASSIGN_OR_RETURN(StepRecord record, RunStep(request));
+    // The baseline is judged on its own; every later step against the baseline's p99 and the
+    // best good step so far (the good step at the highest load, always below this one).
+    KneeReference reference;
+    if (phase != StepPhase::kBaseline) reference = KneeReference{r.baseline_p99_ms, r.best};
+    ASSIGN_OR_RETURN(StepRecord record, RunStep(request, reference));
     steps->push_back(record);
     ++r.steps;
     if (record.ok && phase != StepPhase::kBaseline) {
@@ -149,6 +193,7 @@ absl::StatusOr<RepeatResult> SaturationSearch::RunRepeat(int repeat,
       r.max_good_load = std::max(r.max_good_load.value_or(0), load);
     }
     if (!record.ok) {
+      if (!r.first_fail_load.has_value() || load < *r.first_fail_load) r.ended_by = record.rule;
       r.first_fail_load = std::min(r.first_fail_load.value_or(load), load);
     }
     return record;
@@ -158,6 +203,7 @@ absl::StatusOr<RepeatResult> SaturationSearch::RunRepeat(int repeat,
   if (options_.baseline) {
     ASSIGN_OR_RETURN(StepRecord baseline, run(StepPhase::kBaseline, 1));
     r.baseline_mean_ms = baseline.result.mean_ms;
+    r.baseline_p99_ms = baseline.result.p99_ms;
     if (!baseline.ok) {
       r.verdict = Verdict::kOverloadedAtStart;
       r.note = absl::StrCat("the baseline (1 virtual user) already failed: ", baseline.why);
@@ -211,6 +257,7 @@ absl::StatusOr<RepeatResult> SaturationSearch::RunRepeat(int repeat,
   }
   r.verdict = Verdict::kSaturated;
   r.note = absl::StrCat("highest good load ", LoadText(low), ", lowest failing ", LoadText(high),
+                        " (ended by ", r.ended_by, ")",
                         r.step_limit_reached ? " (bisection cut short by the step limit)" : "");
   return r;
 }
@@ -265,6 +312,7 @@ void SaturationSearch::Summarise(SaturationResult* result) const {
   const RepeatResult& median = *saturated[(saturated.size() - 1) / 2];
   result->median_repeat = median.repeat;
   result->saturation = median.best;
+  result->ended_by = median.ended_by;
   result->operating_rps = options_.operating_fraction * median.best->result.throughput_rps;
   std::vector<std::pair<double, double>> points;
   for (const StepRecord& s : result->steps) {

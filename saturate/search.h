@@ -2,7 +2,8 @@
 //
 //   1. Baseline: one virtual user on one agent for one step, for the service's unloaded latency.
 //   2. Step up geometrically from start_load by step_factor until a step fails (any 503, error
-//      share above max_error_rate, or p99 above slo_p99_ms) or max_load passes.
+//      share above max_error_rate, p99 above slo_p99_ms, or the knee: throughput that stopped
+//      growing with the load, or p99 far above the baseline's) or max_load passes.
 //   3. Bisect between the last good and the first failing load down to the tolerance.
 //   4. Repeat the whole search `repeats` times and compare the repeats' saturation throughputs
 //      (each repeat's: the throughput of its highest good step).
@@ -51,6 +52,9 @@ struct StepResult {
   uint64_t requests = 0;
   uint64_t errors = 0;
   uint64_t status503 = 0;
+  // Responses without an error: what throughput_rps counts (503s and errors are shown beside it,
+  // requests Stampede cancelled itself are in neither).
+  uint64_t successes = 0;
   double error_rate = 0;
   std::string run_id;
   // The run was stopped before its full duration because it had already failed (a 503): the
@@ -63,6 +67,9 @@ struct StepRecord {
   StepResult result;
   bool ok = false;
   std::string why;  // why the step failed; empty when ok
+  // The rules it failed, by name ("503", "errors", "slo", "throughput-knee", "p99-knee"),
+  // joined by "+"; empty when ok.
+  std::string rule;
 };
 
 struct RepeatResult {
@@ -74,6 +81,9 @@ struct RepeatResult {
   std::optional<double> max_good_load;    // highest load that passed
   std::optional<double> first_fail_load;  // lowest load that failed
   std::optional<double> baseline_mean_ms;
+  std::optional<double> baseline_p99_ms;
+  // The rule(s) of the lowest failing step: what bounded the saturation ("throughput-knee").
+  std::string ended_by;
   int steps = 0;
   bool step_limit_reached = false;
 };
@@ -95,12 +105,28 @@ struct SaturationResult {
   // Set when verdict is kSaturated: the median repeat's best step, and the operating point.
   int median_repeat = 0;  // 1-based
   std::optional<StepRecord> saturation;
+  std::string ended_by;  // the median repeat's
+
   double operating_rps = 0;
   double operating_load = 0;
 };
 
 // Judges a step: empty when it passes, otherwise why it failed ("3 x 503; p99 412 ms > SLO 250").
 std::string JudgeStep(const StepResult& result, const SaturationOptions& options);
+
+// What the knee rules compare a step with.
+struct KneeReference {
+  std::optional<double> baseline_p99_ms;
+  // The good step at the highest load below this one (none for the first step).
+  std::optional<StepRecord> previous;
+};
+struct StepJudgement {
+  std::string why;   // empty when it passes
+  std::string rule;  // see StepRecord::rule
+};
+// JudgeStep with the knee rules too. `load` is the step's load.
+StepJudgement JudgeStepWithKnee(const StepResult& result, double load,
+                                const SaturationOptions& options, const KneeReference& reference);
 
 // The load that gives `target_rps`, linearly interpolated over the measured (load, throughput)
 // points (an implicit (0, 0) first; points at the same load averaged). Closed: rounded up to a
@@ -126,7 +152,7 @@ class SaturationSearch {
 
  private:
   absl::StatusOr<RepeatResult> RunRepeat(int repeat, std::vector<StepRecord>* steps);
-  absl::StatusOr<StepRecord> RunStep(const StepRequest& request);
+  absl::StatusOr<StepRecord> RunStep(const StepRequest& request, const KneeReference& reference);
   double NextLoad(double load) const;
   bool Converged(double low, double high) const;
   void Summarise(SaturationResult* result) const;

@@ -23,7 +23,17 @@ StepResult StepResultFromReport(const RunReport& report, double load) {
   r.errors = f.errors;
   r.status503 = f.status_count(503);
   r.error_rate = f.error_rate;
-  r.throughput_rps = f.throughput_rps;
+  // Throughput counts successful responses only: a service answering 503s fast must not look
+  // faster for it. Requests Stampede cut off itself (a step stopped early) are neither.
+  uint64_t aborted = 0;
+  for (const auto& [name, count] : f.by_error) {
+    if (name == "aborted") aborted += count;
+  }
+  const uint64_t failed = std::min(f.requests, f.errors + aborted);
+  r.successes = f.requests - failed;
+  r.throughput_rps = f.requests > 0 ? f.throughput_rps * static_cast<double>(r.successes) /
+                                          static_cast<double>(f.requests)
+                                    : 0;
   if (f.latency_ms.has_value()) {
     r.p50_ms = f.latency_ms->p50;
     r.p99_ms = f.latency_ms->p99;

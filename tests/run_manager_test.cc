@@ -167,6 +167,29 @@ class FakeAgent {
     }
     Send(m);
   }
+  // Batch `seq`: `records` requests 1 ms apart from `start_ns` (coordinator clock), each taking
+  // `latency_us`.
+  void SendBatchAt(const std::string& run_id, uint64_t seq, int64_t start_ns, int records,
+                   uint32_t latency_us) {
+    AgentMessage m;
+    RecordBatch* b = m.mutable_batch();
+    b->set_run_id(run_id);
+    b->set_agent_id(name_);
+    b->set_seq(seq);
+    b->set_base_time_ns(start_ns + kAgentClockAheadNs);
+    for (int i = 0; i < records; ++i) {
+      b->add_start_offset_ns(i * kMs);
+      b->add_latency_us(latency_us);
+      b->add_service_us(latency_us);
+      b->add_status(200);
+      b->add_error(ERROR_NONE);
+      b->add_bytes_sent(10);
+      b->add_bytes_received(20);
+      b->add_stage(0);
+      b->add_worker(0);
+    }
+    Send(m);
+  }
   void SendFinished(const std::string& run_id, uint64_t batches, const std::string& error = "") {
     AgentMessage m;
     m.mutable_finished()->set_run_id(run_id);
@@ -220,8 +243,8 @@ class RunManagerTest : public ::testing::Test {
     return *agents_.back();
   }
 
-  std::string StartRun() {
-    auto started = manager_->StartRun(TestPlan());
+  std::string StartRun(const Plan& plan = TestPlan()) {
+    auto started = manager_->StartRun(plan);
     EXPECT_TRUE(started.ok()) << started.status();
     return started.ok() ? started->run_id() : "";
   }
@@ -415,6 +438,65 @@ TEST_F(RunManagerTest, AbortEndsTheRunAsAborted) {
   EXPECT_EQ(report.totals().requests(), 7u);
   EXPECT_THAT(report.threshold_failures(), Contains("run aborted"));
   EXPECT_EQ(StoredState(run), "aborted");
+}
+
+// abortOnFail: a minute-long run whose p99 goes over its limit from second 3 on. Each second
+// the agent sends that second's records; the coordinator judges the last full 3 s window
+// (ending a second before the current one) and aborts once it fails.
+class AbortOnFailTest : public RunManagerTest {
+ protected:
+  static Plan WatchedPlan(bool abort_on_fail) {
+    Plan plan = TestPlan();
+    plan.mutable_stages(0)->mutable_duration()->set_seconds(60);
+    plan.mutable_thresholds()->set_p99_ms(250);
+    plan.mutable_thresholds()->set_abort_on_fail(abort_on_fail);
+    if (abort_on_fail) plan.mutable_thresholds()->mutable_abort_window()->set_seconds(3);
+    return plan;
+  }
+  // Second `s` of the run: 10 requests, slow (400 ms) from second 3 on; then a tick with the
+  // clock 0.9 s into that second.
+  void PlaySecond(FakeAgent& a, const std::string& run, int64_t start_ns, int s) {
+    const int64_t second_ns = start_ns + s * 1'000'000'000LL;
+    clock_.AdvanceNs(second_ns + 900 * kMs - clock_.WallNs());
+    a.SendBatchAt(run, static_cast<uint64_t>(s), second_ns + 100 * kMs, 10,
+                  s >= 3 ? 400'000 : 10'000);
+    Committed();
+    manager_->Tick();
+  }
+};
+
+TEST_F(AbortOnFailTest, AbortsWhenTheLastWindowFailsWithTheReasonInTheReport) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun(WatchedPlan(true));
+  const int64_t start_ns = Report(run).started_ns();
+  for (int s = 0; s <= 4; ++s) PlaySecond(a, run, start_ns, s);
+  // At second 4 the window is seconds 0-2: all fast.
+  EXPECT_EQ(RunStateName(run), "running");
+  PlaySecond(a, run, start_ns, 5);  // window 1-3: a third of it at 400 ms
+  EXPECT_EQ(RunStateName(run), "aborted");
+  auto stop = a.connection().WaitFor([](const CoordinatorMessage& m) { return m.has_stop(); });
+  ASSERT_TRUE(stop.has_value());
+  EXPECT_THAT(stop->stop().reason(),
+              ::testing::MatchesRegex("aborted: p99 40[0-9.]+ms > 250ms over the last 3s"));
+  a.SendFinished(run, 6);
+  Committed();
+  manager_->Tick();
+  ASSERT_TRUE(Done(run));
+  const RunReport report = Report(run);
+  EXPECT_EQ(report.state(), "aborted");
+  EXPECT_EQ(report.totals().requests(), 60u);
+  EXPECT_THAT(report.threshold_failures(), Contains(stop->stop().reason()));
+  EXPECT_THAT(report.threshold_failures(), ::testing::Not(Contains("run aborted")));
+}
+
+TEST_F(AbortOnFailTest, WithoutAbortOnFailTheRunGoesOn) {
+  FakeAgent& a = AddAgent("a");
+  const std::string run = StartRun(WatchedPlan(false));
+  const int64_t start_ns = Report(run).started_ns();
+  for (int s = 0; s <= 15; ++s) PlaySecond(a, run, start_ns, s);
+  EXPECT_EQ(RunStateName(run), "running");
+  // Its merged p99 is over the limit all the same: judged when it ends.
+  EXPECT_THAT(Report(run).threshold_failures(), Contains(::testing::StartsWith("p99 40")));
 }
 
 TEST_F(RunManagerTest, AbortedRunWhoseAgentNeverAnswersEndsAfterTheGrace) {

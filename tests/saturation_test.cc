@@ -1,10 +1,5 @@
 // The saturation search (saturate/search.h) against a fake service whose capacity and failure
 // point are known exactly, its step plans and its report. Sizing is tests/sizing_test.cc's.
-#include "saturate/options.h"
-#include "saturate/saturation_output.h"
-#include "saturate/search.h"
-#include "saturate/step_plan.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -17,6 +12,10 @@
 #include "common/histogram.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "saturate/options.h"
+#include "saturate/saturation_output.h"
+#include "saturate/search.h"
+#include "saturate/step_plan.h"
 
 namespace stampede {
 namespace {
@@ -68,10 +67,194 @@ struct FakeService {
   }
 };
 
+// The seed's rules alone (503s, errors, SLO): FakeService's figures are exact, so these tests
+// pin the stepping and bisection down; the knee rules have their own tests (KneeSearch).
 SaturationOptions Fast(LoadModel model = LoadModel::kClosed) {
   SaturationOptions o = DefaultSaturationOptions(model);
   o.step_duration = absl::Seconds(1);
+  o.min_throughput_growth = 0;
+  o.max_p99_multiple = 0;
   return o;
+}
+
+// A service that queues instead of answering 503: past its capacity the throughput stays flat
+// and latency grows with the queue, and no request ever fails. Closed model: each user sends
+// per_user_rps while the service keeps up.
+struct QueueingService {
+  double per_user_rps = 50;
+  double capacity = 1000;  // reached at 20 users
+  double service_ms = 20;
+  // Noise on the throughput: +-noise x capacity alternately, as real steps wobble.
+  double noise = 0;
+  int calls = 0;
+
+  absl::StatusOr<StepResult> operator()(const StepRequest& request) {
+    ++calls;
+    const double offered = request.load * per_user_rps;
+    StepResult r;
+    r.load = request.load;
+    r.throughput_rps = std::min(offered, capacity) * (1 + (calls % 2 ? noise : -noise));
+    r.requests = static_cast<uint64_t>(r.throughput_rps);
+    r.successes = r.requests;
+    r.p50_ms = service_ms;
+    r.p99_ms = offered > capacity ? service_ms * offered / capacity : service_ms * 1.05;
+    r.mean_ms = r.p50_ms;
+    return r;
+  }
+};
+
+absl::StatusOr<SaturationResult> SearchQueueing(const SaturationOptions& o, QueueingService* fake) {
+  SaturationSearch search(o, [fake](const StepRequest& r) { return (*fake)(r); });
+  return search.Run();
+}
+
+SaturationOptions KneeOptions() {
+  SaturationOptions o = DefaultSaturationOptions(LoadModel::kClosed);
+  o.step_duration = absl::Seconds(1);
+  o.repeats = 1;
+  return o;
+}
+
+TEST(KneeSearch, DefaultsAreOn) {
+  const SaturationOptions o = DefaultSaturationOptions(LoadModel::kClosed);
+  EXPECT_DOUBLE_EQ(o.min_throughput_growth, 0.05);
+  EXPECT_DOUBLE_EQ(o.max_p99_multiple, 10);
+  EXPECT_TRUE(o.fail_on_503);
+}
+
+TEST(KneeSearch, FindsTheKneeOfAServiceThatNeverAnswers503) {
+  // Capacity 1000 req/s, reached at 20 users: 1..16 grow by 100%, 32 by 25% (> 5%: passes), 64
+  // by 0% (fails). Bisection: 48, 40, 36, 34 fail (+0% where +2.5% .. +0.3% was needed), and
+  // 34 is within 10% of 32. The saturation found is the capacity, 1000 req/s, at 32 users (the
+  // first load on the plateau the steps reached).
+  QueueingService fake;
+  auto r = SearchQueueing(KneeOptions(), &fake);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdict, Verdict::kSaturated);
+  ASSERT_TRUE(r->saturation.has_value());
+  EXPECT_DOUBLE_EQ(r->saturation->result.throughput_rps, 1000);
+  EXPECT_EQ(r->ended_by, "throughput-knee");
+  EXPECT_EQ(r->repeats[0].ended_by, "throughput-knee");
+  EXPECT_THAT(r->repeats[0].note, HasSubstr("(ended by throughput-knee)"));
+  // The first failing step says what it grew by and what it needed.
+  auto failed =
+      std::find_if(r->steps.begin(), r->steps.end(), [](const StepRecord& s) { return !s.ok; });
+  ASSERT_NE(failed, r->steps.end());
+  EXPECT_EQ(failed->request.load, 64);
+  EXPECT_EQ(failed->rule, "throughput-knee");
+  EXPECT_THAT(failed->why, HasSubstr("knee: throughput +0.0% over load 32 (1000.0 req/s), needs "
+                                     "+5.0%"));
+  // Without the rule the search never ends below maxLoad: nothing fails.
+  SaturationOptions off = KneeOptions();
+  off.min_throughput_growth = 0;
+  off.max_p99_multiple = 0;
+  off.max_load = 256;
+  QueueingService again;
+  auto none = SearchQueueing(off, &again);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->verdict, Verdict::kNotSaturated);
+}
+
+TEST(KneeSearch, BisectionNeedsGrowthInProportionToTheLoadStep) {
+  // One point: previous good 10 users at 500 req/s; a step at 15 users (ratio 1.5, factor 2)
+  // needs +2.5%.
+  SaturationOptions o = KneeOptions();
+  KneeReference ref;
+  ref.previous = StepRecord{};
+  ref.previous->request.load = 10;
+  ref.previous->result.throughput_rps = 500;
+  StepResult step;
+  step.requests = 100;
+  step.throughput_rps = 512;  // +2.4%
+  StepJudgement j = JudgeStepWithKnee(step, 15, o, ref);
+  EXPECT_EQ(j.rule, "throughput-knee");
+  EXPECT_THAT(j.why, HasSubstr("needs +2.5%"));
+  step.throughput_rps = 513;  // +2.6%
+  EXPECT_TRUE(JudgeStepWithKnee(step, 15, o, ref).why.empty());
+  // A load no higher than the reference's is not judged by growth.
+  step.throughput_rps = 100;
+  EXPECT_TRUE(JudgeStepWithKnee(step, 10, o, ref).why.empty());
+}
+
+TEST(KneeSearch, P99AboveTheMultipleOfTheBaselineFailsAStep) {
+  SaturationOptions o = KneeOptions();
+  o.max_p99_multiple = 3;
+  KneeReference ref;
+  ref.baseline_p99_ms = 20;
+  StepResult step;
+  step.requests = 100;
+  step.p99_ms = 60;  // exactly 3x: passes
+  EXPECT_TRUE(JudgeStepWithKnee(step, 8, o, ref).why.empty());
+  step.p99_ms = 61;
+  StepJudgement j = JudgeStepWithKnee(step, 8, o, ref);
+  EXPECT_EQ(j.rule, "p99-knee");
+  EXPECT_EQ(j.why, "knee: p99 61.0 ms > 3 x baseline 20.0 ms");
+  o.max_p99_multiple = 0;  // off
+  EXPECT_TRUE(JudgeStepWithKnee(step, 8, o, ref).why.empty());
+}
+
+TEST(KneeSearch, P99RuleEndsTheSearchWhenThroughputStillCreeps) {
+  // Throughput keeps growing (by 10% per step, above the 5% rule) while the queue grows: only
+  // the p99 rule stops it.
+  SaturationOptions o = KneeOptions();
+  o.max_p99_multiple = 4;
+  auto runner = [](const StepRequest& req) -> absl::StatusOr<StepResult> {
+    StepResult r;
+    r.load = req.load;
+    r.requests = 1000;
+    r.throughput_rps = 100 * std::pow(1.1, std::log2(std::max(1.0, req.load)));
+    r.p99_ms = 10 * std::max(1.0, req.load / 4);  // 10 ms up to 4 users, then linear
+    r.mean_ms = r.p99_ms;
+    return r;
+  };
+  SaturationSearch search(o, runner);
+  auto r = search.Run();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdict, Verdict::kSaturated);
+  EXPECT_EQ(r->ended_by, "p99-knee");
+  // p99 <= 40 ms up to 16 users; 17 is the first above 4 x 10 ms.
+  EXPECT_EQ(r->repeats[0].max_good_load, 16);
+  EXPECT_EQ(r->repeats[0].first_fail_load, 17);
+}
+
+TEST(KneeSearch, Without503RuleA503StepPassesUnderTheErrorLimit) {
+  SaturationOptions o = KneeOptions();
+  StepResult step;
+  step.requests = 1000;
+  step.errors = 5;
+  step.status503 = 5;
+  step.error_rate = 0.005;
+  EXPECT_EQ(JudgeStepWithKnee(step, 4, o, {}).rule, "503");
+  o.fail_on_503 = false;
+  EXPECT_TRUE(JudgeStepWithKnee(step, 4, o, {}).why.empty());
+  step.errors = step.status503 = 20;
+  step.error_rate = 0.02;
+  EXPECT_EQ(JudgeStepWithKnee(step, 4, o, {}).rule, "errors");
+}
+
+TEST(KneeSearch, PlanSettingsSwitchEachRuleOff) {
+  Plan plan;
+  plan.mutable_saturation()->set_min_throughput_growth(0);
+  plan.mutable_saturation()->set_max_p99_multiple(0);
+  plan.mutable_saturation()->set_fail_on_503(false);
+  auto o = SaturationOptionsFromPlan(plan);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->min_throughput_growth, 0);
+  EXPECT_EQ(o->max_p99_multiple, 0);
+  EXPECT_FALSE(o->fail_on_503);
+  plan.mutable_saturation()->set_min_throughput_growth(0.1);
+  plan.mutable_saturation()->set_max_p99_multiple(4);
+  o = SaturationOptionsFromPlan(plan);
+  ASSERT_TRUE(o.ok());
+  EXPECT_DOUBLE_EQ(o->min_throughput_growth, 0.1);
+  EXPECT_DOUBLE_EQ(o->max_p99_multiple, 4);
+  plan.mutable_saturation()->set_min_throughput_growth(1.5);
+  EXPECT_THAT(SaturationOptionsFromPlan(plan).status().message(),
+              HasSubstr("saturation.minThroughputGrowth"));
+  plan.mutable_saturation()->set_min_throughput_growth(0.05);
+  plan.mutable_saturation()->set_max_p99_multiple(0.5);
+  EXPECT_THAT(SaturationOptionsFromPlan(plan).status().message(),
+              HasSubstr("saturation.maxP99Multiple"));
 }
 
 absl::StatusOr<SaturationResult> Search(const SaturationOptions& o, FakeService* fake) {
@@ -483,7 +666,9 @@ TEST(StepPlan, FiguresFromTheRunReport) {
   const StepResult r = StepResultFromReport(report, 8);
   EXPECT_EQ(r.run_id, "r-1");
   EXPECT_EQ(r.load, 8);
-  EXPECT_DOUBLE_EQ(r.throughput_rps, 500);
+  // Throughput counts successful responses: the 10 503s are beside it, not in it.
+  EXPECT_DOUBLE_EQ(r.throughput_rps, 495);
+  EXPECT_EQ(r.successes, 990u);
   EXPECT_EQ(r.requests, 1000u);
   EXPECT_EQ(r.errors, 10u);
   EXPECT_EQ(r.status503, 10u);
@@ -491,6 +676,13 @@ TEST(StepPlan, FiguresFromTheRunReport) {
   EXPECT_NEAR(r.p50_ms, 50, 0.05);
   EXPECT_NEAR(r.p99_ms, 99, 0.1);
   EXPECT_NEAR(r.mean_ms, 50.5, 0.01);
+
+  // Requests Stampede cut off itself (a step stopped early) are neither errors nor successes.
+  (*t->mutable_by_error())["aborted"] = 100;
+  const StepResult stopped = StepResultFromReport(report, 8);
+  EXPECT_EQ(stopped.successes, 890u);
+  EXPECT_DOUBLE_EQ(stopped.throughput_rps, 445);
+  EXPECT_EQ(stopped.errors, 10u);
 }
 
 TEST(Report, JsonIsValidAndHasTheResult) {
