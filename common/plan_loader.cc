@@ -221,14 +221,30 @@ std::string DescribeAgents(const AgentSelection& agents) {
 
 std::string DescribeThresholds(const Thresholds& t) {
   std::vector<std::string> parts;
-  if (t.has_p50_ms()) parts.push_back(absl::StrCat("p50<", FormatNumber(t.p50_ms()), "ms"));
-  if (t.has_p90_ms()) parts.push_back(absl::StrCat("p90<", FormatNumber(t.p90_ms()), "ms"));
-  if (t.has_p99_ms()) parts.push_back(absl::StrCat("p99<", FormatNumber(t.p99_ms()), "ms"));
-  if (t.has_error_rate()) {
-    parts.push_back(absl::StrCat("err<", FormatNumber(t.error_rate() * 100), "%"));
+  auto ms = [&](bool set, const char* name, double v) {
+    if (set) parts.push_back(absl::StrCat(name, "<", FormatNumber(v), "ms"));
+  };
+  ms(t.has_p50_ms(), "p50", t.p50_ms());
+  ms(t.has_p90_ms(), "p90", t.p90_ms());
+  ms(t.has_p95_ms(), "p95", t.p95_ms());
+  ms(t.has_p99_ms(), "p99", t.p99_ms());
+  ms(t.has_p999_ms(), "p99.9", t.p999_ms());
+  const std::map<std::string, double> latency(t.latency().begin(), t.latency().end());
+  for (const auto& [q, v] : latency) parts.push_back(absl::StrCat(q, "<", FormatNumber(v), "ms"));
+  ms(t.has_max_ms(), "max", t.max_ms());
+  ms(t.has_mean_ms(), "mean", t.mean_ms());
+  if (t.has_min_throughput_rps()) {
+    parts.push_back(absl::StrCat("throughput>=", FormatNumber(t.min_throughput_rps()), "/s"));
+  }
+  if (t.has_error_rate() || t.has_max_error_rate()) {
+    const double rate = t.has_max_error_rate() ? t.max_error_rate() : t.error_rate();
+    parts.push_back(absl::StrCat("err<", FormatNumber(rate * 100), "%"));
   }
   if (parts.empty()) return "";
-  return absl::StrCat("thresholds ", absl::StrJoin(parts, " "));
+  std::string out = absl::StrCat("thresholds ", absl::StrJoin(parts, " "));
+  if (t.per_region()) out += " (each region too)";
+  if (t.abort_on_fail()) out += " (abort on fail)";
+  return out;
 }
 
 }  // namespace
