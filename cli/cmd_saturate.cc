@@ -21,6 +21,7 @@
 #include "saturate/options.h"
 #include "saturate/saturation_output.h"
 #include "saturate/search.h"
+#include "saturate/size_command.h"
 #include "saturate/sizing.h"
 #include "saturate/step_plan.h"
 
@@ -33,7 +34,7 @@ CommandSpec SaturateSpec() {
       .usage =
           "stampede saturate PLAN.json [--coordinator HOST:PORT | --local-agents N] "
           "[--single-client] [--json] [--db PATH] [--regions R1,R2] [--target-rps R "
-          "[--pods-tested N]]",
+          "[--pods-tested N] [--cpu-per-pod P --vm-cores V [pod and node flags]]]",
       .description =
           "Saturation search: step the load up until the service fails (503s, errors, the p99 "
           "SLO), bisect, repeat; prints the saturation throughput and the operating point. Each "
@@ -54,7 +55,7 @@ CommandSpec SaturateSpec() {
             .default_value = "1",
             .help = "pods behind the service under test, for --target-rps"},
            JsonFlag("stdout carries only the result, as JSON; progress goes to stderr")},
-          EmbeddedOrRemoteFlags())};
+          WithFlags(EmbeddedOrRemoteFlags(), PodAndNodeFlagSpecs()))};
 }
 
 int Fail(const absl::Status& status, int code) {
@@ -89,6 +90,9 @@ int CmdSaturate(const Args& args) {
     if (!rps.ok()) return Fail(rps.status(), 2);
     target_rps = *rps;
   }
+  // With --target-rps, the pod and node figures of `stampede size` make the result size nodes.
+  auto pod_and_node = PodAndNodeFromFlags(*flags);
+  if (!pod_and_node.ok()) return Fail(pod_and_node.status(), 2);
   // Loaded on the client, as for `stampede run`: payload and key travel over the link.
   auto plan = LoadSaturationPlan(flags->positional()[0]);
   if (!plan.ok()) return Fail(plan.status(), 2);
@@ -216,6 +220,10 @@ int CmdSaturate(const Args& args) {
   SizingFollowUp next;
   next.pods_tested = *pods_tested;
   next.target_rps = target_rps;
+  if (pod_and_node->has_value()) {
+    next.pod = (*pod_and_node)->pod;
+    next.nodes = (*pod_and_node)->nodes;
+  }
 
   const std::string mode = single_client ? "single-client" : "multi-client";
   if (json) {

@@ -137,36 +137,8 @@ void Append(std::vector<std::string>& args, const char* flag, double value) {
 
 }  // namespace
 
-CommandSpec SizeCommandSpec() {
-  return {
-      .command = "stampede size",
-      .usage =
-          "stampede size --rps R --latency-ms L --pod-concurrency C --cpu-per-pod P "
-          "--vm-cores V [pod and node flags] [--json]\n"
-          "stampede size --target-rps R --pod-saturation-rps S [--operating-fraction 0.7] "
-          "[--cpu-per-pod P --vm-cores V [pod and node flags]] [--json]",
-      .description =
-          "Pods and nodes for a model service, with the arithmetic shown. Pods from latency and "
-          "concurrency (the first form), or from the measured saturation throughput of one pod "
-          "at the operating fraction (the second form: `stampede saturate` prints this command "
-          "with its figures). Nodes: enough to place every pod (pods per node, by CPU, by "
-          "memory and at most --max-pods-per-node) and to give the pods their CPU after the "
-          "overheads, plus --spare-nodes.",
-      .flags = {
-          {.name = "--rps", .value = "R", .help = "requests per second to serve"},
-          {.name = "--latency-ms", .value = "L", .help = "latency of one request, in ms"},
-          {.name = "--pod-concurrency", .value = "C", .help = "requests one pod serves at once"},
-          {.name = "--target-rps",
-           .value = "R",
-           .help = "requests per second to serve (second form)"},
-          {.name = "--pod-saturation-rps",
-           .value = "S",
-           .help = "measured saturation throughput of one pod (second form)"},
-          {.name = "--operating-fraction",
-           .value = "F",
-           .default_value = absl::StrCat(kDefaultOperatingFraction),
-           .help = "run each pod at this fraction of its saturation throughput (second form)"},
-          {.name = "--cpu-per-pod", .value = "P", .help = "CPUs one pod requests"},
+std::vector<FlagSpec> PodAndNodeFlagSpecs() {
+  return {{.name = "--cpu-per-pod", .value = "P", .help = "CPUs one pod requests"},
           {.name = "--mem-per-pod",
            .value = "GIB",
            .help = "memory one pod requests, GiB (with --vm-mem-gib)"},
@@ -194,8 +166,53 @@ CommandSpec SizeCommandSpec() {
           {.name = "--spare-nodes",
            .value = "N",
            .default_value = "0",
-           .help = "nodes on top of the need: 1 keeps the capacity when a node fails (N+1)"},
+           .help = "nodes on top of the need: 1 keeps the capacity when a node fails (N+1)"}};
+}
+
+absl::StatusOr<std::optional<PodAndNode>> PodAndNodeFromFlags(const ParsedFlags& flags) {
+  bool any = false;
+  for (const char* name : kPodAndNodeFlags) any = any || flags.Has(name);
+  if (!any) return std::optional<PodAndNode>();
+  PodAndNode out;
+  ASSIGN_OR_RETURN(out.pod, PodFlags(flags));
+  ASSIGN_OR_RETURN(out.nodes, NodeFlags(flags));
+  return std::optional<PodAndNode>(out);
+}
+
+CommandSpec SizeCommandSpec() {
+  CommandSpec spec = {
+      .command = "stampede size",
+      .usage =
+          "stampede size --rps R --latency-ms L --pod-concurrency C --cpu-per-pod P "
+          "--vm-cores V [pod and node flags] [--json]\n"
+          "stampede size --target-rps R --pod-saturation-rps S [--operating-fraction 0.7] "
+          "[--cpu-per-pod P --vm-cores V [pod and node flags]] [--json]",
+      .description =
+          "Pods and nodes for a model service, with the arithmetic shown. Pods from latency and "
+          "concurrency (the first form), or from the measured saturation throughput of one pod "
+          "at the operating fraction (the second form: `stampede saturate` prints this command "
+          "with its figures). Nodes: enough to place every pod (pods per node, by CPU, by "
+          "memory and at most --max-pods-per-node) and to give the pods their CPU after the "
+          "overheads, plus --spare-nodes.",
+      .flags = {
+          {.name = "--rps", .value = "R", .help = "requests per second to serve"},
+          {.name = "--latency-ms", .value = "L", .help = "latency of one request, in ms"},
+          {.name = "--pod-concurrency", .value = "C", .help = "requests one pod serves at once"},
+          {.name = "--target-rps",
+           .value = "R",
+           .help = "requests per second to serve (second form)"},
+          {.name = "--pod-saturation-rps",
+           .value = "S",
+           .help = "measured saturation throughput of one pod (second form)"},
+          {.name = "--operating-fraction",
+           .value = "F",
+           .default_value = absl::StrCat(kDefaultOperatingFraction),
+           .help = "run each pod at this fraction of its saturation throughput (second form)"},
           {.name = "--json", .help = "print the result as JSON"}}};
+  // The pod and node flags, before --json (as --help lists them).
+  const std::vector<FlagSpec> pod_and_node = PodAndNodeFlagSpecs();
+  spec.flags.insert(spec.flags.end() - 1, pod_and_node.begin(), pod_and_node.end());
+  return spec;
 }
 
 std::string ExactNumber(double value) {

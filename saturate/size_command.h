@@ -17,6 +17,17 @@ namespace stampede {
 // The flags of `stampede size` (its --help comes from this too).
 CommandSpec SizeCommandSpec();
 
+// The pod and node flags of `stampede size` (--cpu-per-pod, --vm-cores, ... --spare-nodes), for
+// another command that sizes nodes too (`stampede saturate --target-rps`).
+std::vector<FlagSpec> PodAndNodeFlagSpecs();
+struct PodAndNode {
+  PodParams pod;
+  NodeParams nodes;
+};
+// Their values when any of them is given (then --cpu-per-pod and --vm-cores are required, as in
+// `stampede size`); nullopt when none is.
+absl::StatusOr<std::optional<PodAndNode>> PodAndNodeFromFlags(const ParsedFlags& flags);
+
 // What a `stampede size` command line asks, in either of its two forms.
 struct SizeInputs {
   // Set: the second form (--target-rps, --pod-saturation-rps): pods from a measured saturation.

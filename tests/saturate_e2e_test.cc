@@ -28,6 +28,7 @@ namespace {
 using ::google::protobuf::Struct;
 using ::google::protobuf::Value;
 using testing::BinPath;
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using testing::RunCommand;
 
@@ -314,6 +315,33 @@ TEST(SaturateE2E, TextReportAndBadPlans) {
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->exit_code, 2);
   EXPECT_THAT(run->output, HasSubstr("saturation.stepFactor"));
+}
+
+// --target-rps with the pod and node flags of `stampede size`: the result ends with pods and
+// nodes, and the size command it prints carries the node flags too.
+TEST(SaturateE2E, TargetRpsWithNodeFlagsSizesPodsAndNodes) {
+  const TempDir dir;
+  int port = 0;
+  auto target = testing::StartTarget(
+      {"--replicas", "2", "--concurrency", "2", "--queue", "1", "--service-ms", "20"}, &port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  const std::string plan =
+      WritePlan(dir, port, R"({"startLoad": 2, "stepDuration": "500ms", "repeats": 1})");
+  auto run = RunCommand({BinPath("stampede"), "saturate", plan, "--single-client", "--db",
+                         (dir / "stampede.db").string(), "--target-rps", "2000", "--cpu-per-pod",
+                         "0.5", "--vm-cores", "4", "--spare-nodes", "1"},
+                        {}, std::chrono::seconds(60));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_THAT(run->output, HasSubstr("--cpu-per-pod 0.5 --vm-cores 4")) << run->output;
+  EXPECT_THAT(run->output, HasSubstr("--spare-nodes 1")) << run->output;
+  EXPECT_THAT(run->output, ContainsRegex("[0-9]+ pods on [0-9]+ nodes")) << run->output;
+
+  // A node flag without --cpu-per-pod is refused, naming it, before anything runs.
+  auto bad = RunCommand(
+      {BinPath("stampede"), "saturate", plan, "--target-rps", "2000", "--vm-cores", "4"});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->exit_code, 2) << bad->output;
+  EXPECT_THAT(bad->output, HasSubstr("--cpu-per-pod"));
 }
 
 TEST(SizeCli, WorkedExample) {
