@@ -80,9 +80,11 @@ void Worker::BeginStage(int stage, int64_t start_ns) {
   next_arrival_ns_ = INT64_MAX;
   if (closed_) {
     think_ns_ = global.has_think_time() ? DurationToNs(global.think_time()) : 0;
+    back_off_ = global.back_off();
     int most = share_.concurrency();
     if (ramping_) most = std::max(most, static_cast<int>(share_.ramp_to()));
     if (static_cast<int>(vus_.size()) < most) vus_.resize(static_cast<size_t>(most));
+    for (Vu& vu : vus_) vu.backoff_ns = 0;  // a new stage starts gently only after its own 503s
   } else {
     max_in_flight_ = static_cast<size_t>(
         share_.has_max_in_flight()
@@ -187,6 +189,12 @@ void Worker::Done(uint64_t cookie, const TransportResult& result, int64_t now) {
   free_.push_back(t);
   if (aborting_) return;
   if (t->vu >= 0) {
+    if (back_off_) {
+      constexpr int64_t kFirstBackoffNs = 50'000'000, kMaxBackoffNs = 1'000'000'000;
+      int64_t& backoff = vus_[t->vu].backoff_ns;
+      const bool failed = r.status == 503 || r.status == 0;
+      backoff = !failed ? 0 : std::clamp(2 * backoff, kFirstBackoffNs, kMaxBackoffNs);
+    }
     VuFree(t->vu, now);
   } else if (!backlog_.empty()) {
     const int64_t intended = backlog_.front();
@@ -201,9 +209,10 @@ void Worker::VuFree(int vu, int64_t now) {
       vu >= vu_target_ || !QuotaLeft()) {
     return;
   }
-  if (think_ns_ > 0) {
+  const int64_t wait = std::max(think_ns_, back_off_ ? vus_[vu].backoff_ns : 0);
+  if (wait > 0) {
     vus_[vu].busy = true;
-    thinking_.emplace(now + think_ns_, vu);
+    thinking_.emplace(now + wait, vu);
     return;
   }
   ++issued_;

@@ -57,6 +57,7 @@ class Worker final : private TransportCallbacks {
   };
   struct Vu {
     bool busy = false;
+    int64_t backoff_ns = 0;  // wait before the next request (Stage.back_off), 0 after a success
   };
   using TimedVu = std::pair<int64_t, int>;  // (due ns, vu): think-time wake-ups
 
@@ -98,6 +99,7 @@ class Worker final : private TransportCallbacks {
   bool gate_wait_ = false;
   bool finished_ = false;  // all stages over; draining
   Stage share_;
+  bool back_off_ = false;  // share_.back_off() for a closed stage
   bool closed_ = true;
   int64_t stage_start_ns_ = 0;
   int64_t stage_end_ns_ = INT64_MAX;  // duration stages

@@ -61,6 +61,8 @@ Plan BuildStepPlan(const Plan& base, const StepRequest& request, const Saturatio
   if (baseline || options.model == LoadModel::kClosed) {
     const double users = baseline ? 1 : std::clamp(std::round(request.load), 1.0, kMaxClosedLoad);
     stage->set_concurrency(static_cast<int32_t>(users));
+    // Gentle with a service that fails fast: users wait after a 503 or a failed connection.
+    stage->set_back_off(true);
   } else {
     stage->set_rate(request.load);
   }

@@ -529,5 +529,33 @@ TEST(CliOperation, AnAdHocRunWithoutAPlanFile) {
   EXPECT_EQ(ServerRequests(target_port), 90);  // none of them sent anything
 }
 
+// Stage.backOff: a closed loop against a service answering every request with an instant 503
+// waits 50 ms, 100 ms, ... up to 1 s between a user's failures instead of spinning.
+TEST(CliOperation, UsersBackOffAfterA503WhenThePlanSaysSo) {
+  const auto dir = testing::UniqueTestDir("stampede-op");
+  int target_port = 0;
+  // One slot, no queue, each request held 2 s: the first takes the slot, the rest get 503s.
+  auto target = testing::StartTarget(
+      {"--replicas", "1", "--concurrency", "1", "--queue", "0", "--service-ms", "2000"},
+      &target_port);
+  ASSERT_TRUE(target.ok()) << target.status();
+  auto run_with = [&](bool back_off) {
+    const std::string plan =
+        WritePlan(dir, target_port,
+                  absl::StrCat(R"([{"concurrency": 4, "duration": "1500ms", "backOff": )",
+                               back_off ? "true" : "false", "}]"),
+                  "{}");
+    const int64_t before = ServerRequests(target_port);
+    auto run = RunCommand({BinPath("stampede-agent"), "run", plan, "--threads", "1"});
+    EXPECT_TRUE(run.ok());
+    return ServerRequests(target_port) - before;
+  };
+  const int64_t spinning = run_with(false);
+  const int64_t gentle = run_with(true);
+  // 3 users failing for 1.5 s back off 50+100+200+400+800 ms: about 6 requests each.
+  EXPECT_LE(gentle, 40) << "with backOff";
+  EXPECT_GT(spinning, 10 * gentle) << "without backOff (gentle: " << gentle << ")";
+}
+
 }  // namespace
 }  // namespace stampede
